@@ -1,0 +1,23 @@
+import { DepositoError } from '../protocol/errors.js'
+import { DEFAULT_PORT } from '../protocol/messages.js'
+
+export interface ServerAddress {
+  host: string
+  port: number
+}
+
+export const DEFAULT_SERVER = `127.0.0.1:${DEFAULT_PORT}`
+
+/** Parses `HOST:PORT`, `HOST` (default port), or `[v6]:PORT`. */
+export function parseAddress(text: string): ServerAddress {
+  const match = /^(?:\[([^\]]+)\]|([^:]+))(?::(\d{1,5}))?$/.exec(text.trim())
+  const port = match?.[3] === undefined ? DEFAULT_PORT : Number(match[3])
+  if (!match || port < 1 || port > 65535) {
+    throw new DepositoError('USAGE', `bad server address ${JSON.stringify(text)}; expected HOST:PORT, e.g. 127.0.0.1:${DEFAULT_PORT}`)
+  }
+  return { host: match[1] ?? match[2]!, port }
+}
+
+export function formatAddress({ host, port }: ServerAddress): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
+}

@@ -1,0 +1,147 @@
+import type { Readable, Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import split2 from 'split2'
+import { DepositoError, toDepositoError } from '../protocol/errors.js'
+import { decodeFields } from '../protocol/fields.js'
+import { decodeFileInfo, encodeRequest, parseCount, type FileInfo } from '../protocol/messages.js'
+import { BodyDecoder } from '../streams/body-decoder.js'
+import { BodyEncoder } from '../streams/body-encoder.js'
+import { hashVerifier } from '../streams/hash-verifier.js'
+import { formatAddress, type ServerAddress } from './address.js'
+import { exchange, openConnection, readReply, type ConnectOptions } from './connection.js'
+import { IdentityFile } from './identity.js'
+
+/**
+ * The client library behind `bin/client`: one method per verb, each one connection. Bodies stream both ways;
+ * the client hashes what it sends (the hash rides in the trailer, so a file is read once) and checks the hash
+ * of what it receives before it reports success.
+ */
+export interface ClientOptions extends ConnectOptions {
+  server: ServerAddress
+  /** An id to use; otherwise the one saved for this server, otherwise a new one the server issues. */
+  id?: string
+  identity?: IdentityFile
+}
+
+export interface DepositOptions {
+  name: string
+  /** Known for a regular file; undefined for a pipe (the body is then chunked). */
+  size?: number
+  replicas?: number
+  onBytes?: (bytes: number) => void
+}
+
+export interface DepositResult extends FileInfo {
+  copies: number
+}
+
+export class DepositoClient {
+  readonly #options: ClientOptions
+  #id: string | undefined
+
+  constructor(options: ClientOptions) {
+    this.#options = options
+    this.#id = options.id
+  }
+
+  get server(): string {
+    return formatAddress(this.#options.server)
+  }
+
+  /** The client's id, asking the server for a new one (and saving it) only when none is known. */
+  async id(): Promise<string> {
+    if (this.#id) return this.#id
+    const { identity } = this.#options
+    this.#id = await identity?.get(this.server)
+    if (this.#id) return this.#id
+    const { fields } = await exchange(this.#options.server, { op: 'hello' }, this.#options)
+    const id = fields.id_cliente
+    if (!id) throw new DepositoError('PROTOCOL_ERROR', 'hello reply without id_cliente')
+    await identity?.set(this.server, id)
+    this.#id = id
+    return id
+  }
+
+  /** Confirms the server knows our id (the seed's reconnect). */
+  async hello(): Promise<string> {
+    const clientId = await this.id()
+    await exchange(this.#options.server, { op: 'hello', clientId }, this.#options)
+    return clientId
+  }
+
+  async deposit(source: Readable, options: DepositOptions): Promise<DepositResult> {
+    const clientId = await this.id()
+    const socket = await openConnection(this.#options.server, this.#options)
+    const reply = readReply(socket)
+    const hasher = hashVerifier({ onBytes: options.onBytes })
+    const encoder = new BodyEncoder({
+      chunked: options.size === undefined,
+      trailer: () => ({ size: hasher.bytes, hash: hasher.digest! }),
+    })
+    // A refusal can come before the body is through (NO_REPLICAS, NO_SPACE...): stop sending at once.
+    const refused = new AbortController()
+    reply.catch(() => refused.abort())
+    socket.write(
+      encodeRequest({ op: 'deposit', clientId, name: options.name, replicas: options.replicas, size: options.size ?? null, hash: null }),
+    )
+    try {
+      await pipeline(source, hasher, encoder, socket, { signal: refused.signal })
+    } catch (err) {
+      socket.destroy()
+      // The server's reason beats our side's symptom (a reset, an abort) when there is one.
+      const answer = await reply.then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      if (answer instanceof DepositoError && answer.code !== 'CONNECTION_LOST') throw answer
+      throw toDepositoError(err, 'IO_ERROR')
+    }
+    const { fields } = await reply
+    socket.destroy()
+    return { ...decodeFileInfo(fields), copies: fields.copias === undefined ? 1 : parseCount('copias', fields.copias) }
+  }
+
+  /** Streams a file into `sink`; rejects with HASH_MISMATCH if the bytes are not the ones deposited. */
+  async retrieve(name: string, sink: Writable, onBytes?: (bytes: number, info: FileInfo) => void): Promise<FileInfo> {
+    const clientId = await this.id()
+    const { fields, body, socket } = await exchange(this.#options.server, { op: 'retrieve', clientId, name }, this.#options)
+    try {
+      const info = decodeFileInfo(fields)
+      const decoder = new BodyDecoder({ size: info.size, trailer: false })
+      const verifier = hashVerifier({ expected: () => info.sha256, onBytes: onBytes && ((n) => onBytes(n, info)) })
+      await pipeline(body, decoder, verifier, sink).catch((err: unknown) => {
+        const e = toDepositoError(err, 'IO_ERROR')
+        // A short body here means the connection was cut, not that we framed anything wrong.
+        throw e.code === 'BAD_BODY' ? new DepositoError('CONNECTION_LOST', `the server stopped sending: ${e.message}`) : e
+      })
+      return info
+    } finally {
+      socket.destroy()
+    }
+  }
+
+  async list(): Promise<FileInfo[]> {
+    const clientId = await this.id()
+    const { fields, body, socket } = await exchange(this.#options.server, { op: 'list', clientId }, this.#options)
+    try {
+      const expected = parseCount('quantidade', fields.quantidade ?? '')
+      const files: FileInfo[] = []
+      await pipeline(body, split2(), async (lines: AsyncIterable<string>) => {
+        for await (const line of lines) files.push(decodeFileInfo(decodeFields(line)))
+      })
+      if (files.length !== expected) {
+        throw new DepositoError('CONNECTION_LOST', `the server announced ${expected} files and sent ${files.length}`)
+      }
+      return files
+    } finally {
+      socket.destroy()
+    }
+  }
+
+  async delete(name: string): Promise<FileInfo> {
+    const clientId = await this.id()
+    const { fields, socket } = await exchange(this.#options.server, { op: 'delete', clientId, name }, this.#options)
+    socket.destroy()
+    return decodeFileInfo(fields)
+  }
+}

@@ -1,0 +1,189 @@
+import { DepositoError, isErrorCode, type ErrorCode } from './errors.js'
+import { decodeFields, encodeFields, type Fields } from './fields.js'
+
+/**
+ * Requests and replies as typed values. The wire keeps the seed's field names (`id_cliente`, `qtd_replicas`,
+ * `tamanho_arquivo`, `hash_arquivo`, `nome_arquivo`); `op` names the verb. Fields a server does not know are
+ * ignored, which is how later versions add things (a resume `offset`, peer authentication) without breaking
+ * older peers. PROTOCOL.md is the normative description.
+ */
+export const PROTOCOL_VERSION = 1
+export const DEFAULT_PORT = 7420
+export const MAX_NAME_BYTES = 1024
+/** `*` in tamanho_arquivo or hash_arquivo: "not known yet, sent in the trailer". */
+export const LATER = '*'
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
+const SHA256 = /^[0-9a-f]{64}$/
+const DECIMAL = /^(0|[1-9][0-9]{0,15})$/
+
+export interface HelloRequest {
+  op: 'hello'
+  clientId?: string
+}
+export interface DepositRequest {
+  op: 'deposit'
+  clientId: string
+  name: string
+  /** Undefined: the server's default applies. */
+  replicas?: number
+  /** Null: unknown up front, the body is chunked and the trailer carries it. */
+  size: number | null
+  /** Null: the trailer carries it. */
+  hash: string | null
+}
+export interface RetrieveRequest {
+  op: 'retrieve'
+  clientId: string
+  name: string
+}
+export interface ListRequest {
+  op: 'list'
+  clientId: string
+}
+export interface DeleteRequest {
+  op: 'delete'
+  clientId: string
+  name: string
+}
+export type Request = HelloRequest | DepositRequest | RetrieveRequest | ListRequest | DeleteRequest
+export type Op = Request['op']
+
+function required(fields: Fields, key: string): string {
+  const value = fields[key]
+  if (value === undefined) throw new DepositoError('BAD_HEADER', `missing field ${key}`)
+  return value
+}
+
+export function parseClientId(value: string): string {
+  const id = value.toLowerCase()
+  if (!UUID.test(id)) throw new DepositoError('BAD_HEADER', `id_cliente ${JSON.stringify(value.slice(0, 40))} is not a UUID v4`)
+  return id
+}
+
+export function parseName(value: string): string {
+  if (value.length === 0) throw new DepositoError('BAD_NAME', 'nome_arquivo is empty')
+  if (Buffer.byteLength(value) > MAX_NAME_BYTES) {
+    throw new DepositoError('BAD_NAME', `nome_arquivo is longer than ${MAX_NAME_BYTES} bytes`)
+  }
+  return value
+}
+
+export function parseCount(key: string, value: string): number {
+  if (!DECIMAL.test(value)) throw new DepositoError('BAD_HEADER', `${key} must be a decimal integer, got ${JSON.stringify(value.slice(0, 40))}`)
+  const n = Number(value)
+  if (!Number.isSafeInteger(n)) throw new DepositoError('BAD_HEADER', `${key} is too large`)
+  return n
+}
+
+export function parseHash(key: string, value: string): string {
+  const hash = value.toLowerCase()
+  if (!SHA256.test(hash)) throw new DepositoError('BAD_HEADER', `${key} must be 64 hex digits of sha256`)
+  return hash
+}
+
+export function parseRequest(fields: Fields): Request {
+  const op = required(fields, 'op')
+  if (op === 'hello') {
+    return fields.id_cliente === undefined ? { op } : { op, clientId: parseClientId(fields.id_cliente) }
+  }
+  const clientId = parseClientId(required(fields, 'id_cliente'))
+  switch (op) {
+    case 'deposit': {
+      const size = required(fields, 'tamanho_arquivo')
+      const hash = required(fields, 'hash_arquivo')
+      return {
+        op,
+        clientId,
+        name: parseName(required(fields, 'nome_arquivo')),
+        replicas: fields.qtd_replicas === undefined ? undefined : parseCount('qtd_replicas', fields.qtd_replicas),
+        size: size === LATER ? null : parseCount('tamanho_arquivo', size),
+        hash: hash === LATER ? null : parseHash('hash_arquivo', hash),
+      }
+    }
+    case 'retrieve':
+    case 'delete':
+      return { op, clientId, name: parseName(required(fields, 'nome_arquivo')) }
+    case 'list':
+      return { op, clientId }
+    default:
+      throw new DepositoError('BAD_HEADER', `unknown op ${JSON.stringify(op.slice(0, 40))}`)
+  }
+}
+
+export function encodeRequest(request: Request): string {
+  const common = { op: request.op, v: PROTOCOL_VERSION, id_cliente: 'clientId' in request ? request.clientId : undefined }
+  switch (request.op) {
+    case 'hello':
+    case 'list':
+      return encodeFields(common)
+    case 'retrieve':
+    case 'delete':
+      return encodeFields({ ...common, nome_arquivo: request.name })
+    case 'deposit':
+      return encodeFields({
+        ...common,
+        qtd_replicas: request.replicas,
+        tamanho_arquivo: request.size ?? LATER,
+        hash_arquivo: request.hash ?? LATER,
+        nome_arquivo: request.name,
+      })
+  }
+}
+
+/** What the server knows about one stored file; also one line of a `list` reply. */
+export interface FileInfo {
+  name: string
+  size: number
+  sha256: string
+  replicas: number
+  /** ISO 8601, when this version was deposited. */
+  storedAt: string
+}
+
+export function encodeFileInfo(info: FileInfo): Record<string, string | number> {
+  return {
+    nome_arquivo: info.name,
+    tamanho_arquivo: info.size,
+    hash_arquivo: info.sha256,
+    qtd_replicas: info.replicas,
+    data: info.storedAt,
+  }
+}
+
+export function decodeFileInfo(fields: Fields): FileInfo {
+  const storedAt = required(fields, 'data')
+  if (Number.isNaN(Date.parse(storedAt))) throw new DepositoError('PROTOCOL_ERROR', `bad date ${storedAt}`)
+  return {
+    name: parseName(required(fields, 'nome_arquivo')),
+    size: parseCount('tamanho_arquivo', required(fields, 'tamanho_arquivo')),
+    sha256: parseHash('hash_arquivo', required(fields, 'hash_arquivo')),
+    replicas: parseCount('qtd_replicas', required(fields, 'qtd_replicas')),
+    storedAt,
+  }
+}
+
+export function encodeOk(fields: Record<string, string | number | undefined> = {}): string {
+  return encodeFields({ status: 'ok', ...fields })
+}
+
+export function encodeError(err: DepositoError): string {
+  // One line, whatever the message held: the codec escapes newlines.
+  return encodeFields({ status: 'error', code: err.code, message: err.message })
+}
+
+/** Parses a reply line; a `status:error` reply becomes a thrown DepositoError carrying the server's code. */
+export function parseReply(line: string): Fields {
+  let fields: Fields
+  try {
+    fields = decodeFields(line)
+  } catch (err) {
+    throw new DepositoError('PROTOCOL_ERROR', `unreadable reply: ${(err as Error).message}`)
+  }
+  if (fields.status === 'ok') return fields
+  if (fields.status === 'error') {
+    const code: ErrorCode = fields.code !== undefined && isErrorCode(fields.code) ? fields.code : 'INTERNAL'
+    throw new DepositoError(code, fields.message ?? code)
+  }
+  throw new DepositoError('PROTOCOL_ERROR', `reply without a status: ${line.slice(0, 80)}`)
+}

@@ -1,0 +1,110 @@
+import type { Socket } from 'node:net'
+import type { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import type { Logger } from 'pino'
+import { DepositoError, toDepositoError } from '../protocol/errors.js'
+import { decodeFields } from '../protocol/fields.js'
+import { encodeError, encodeOk, parseRequest, type Request } from '../protocol/messages.js'
+import { HeaderSplitter } from '../streams/header-splitter.js'
+
+/**
+ * One client connection carries one request: a header line, an optional body, the client's half-close, then the
+ * server's reply and close (PROTOCOL.md, "Connections").
+ *
+ * The socket is piped into the HeaderSplitter rather than placed inside the request's pipeline: a failing body
+ * stage (a hash mismatch, a full disk) must tear down the request's streams but keep the socket, which still has
+ * to carry the error reply. Socket errors and early closes are forwarded into the splitter, so they still fail
+ * every stage downstream of it. After a refusal the socket lingers, discarding input, until the client ends or
+ * the linger time passes; closing at once would reset the connection and could eat the error line.
+ */
+export interface ConnectionLimits {
+  maxHeaderBytes: number
+  idleTimeoutMs: number
+  lingerMs: number
+}
+
+export type RequestHandler = (request: Request, exchange: Exchange) => Promise<void>
+
+export class Exchange {
+  readonly body: HeaderSplitter
+  /** open: nothing said yet; replying: a success line is out and its body is flowing; done: nothing more to say. */
+  #state: 'open' | 'replying' | 'done' = 'open'
+  #busy = false
+
+  constructor(
+    readonly socket: Socket,
+    public log: Logger,
+    readonly limits: ConnectionLimits,
+  ) {
+    this.body = new HeaderSplitter({ maxBytes: limits.maxHeaderBytes })
+    socket.pipe(this.body)
+    // Its failures reach serve() through `header` or through the body's pipeline; none may crash the node.
+    this.body.on('error', () => {})
+    socket.on('error', (err) => this.body.destroy(err))
+    socket.on('close', () => {
+      if (!this.body.writableEnded) this.body.destroy(new DepositoError('CONNECTION_LOST', 'the client went away mid-request'))
+    })
+    socket.setTimeout(limits.idleTimeoutMs, () => this.#onIdle())
+  }
+
+  /** True while a request is being served: shutdown lets these finish and closes the rest at once. */
+  get busy(): boolean {
+    return this.#busy
+  }
+
+  async serve(handle: RequestHandler): Promise<void> {
+    try {
+      const request = parseRequest(decodeFields(await this.body.header))
+      this.#busy = true
+      this.log = this.log.child({ op: request.op, client: 'clientId' in request ? request.clientId : undefined })
+      await handle(request, this)
+    } catch (err) {
+      this.refuse(toDepositoError(err))
+    } finally {
+      this.#busy = false
+    }
+  }
+
+  /** Sends the success line; with `stream`, pipes it after the line and ends the reply when it ends. */
+  async ok(fields: Record<string, string | number | undefined>, stream?: Readable): Promise<void> {
+    this.#drain()
+    if (!stream) {
+      this.#state = 'done'
+      this.socket.end(encodeOk(fields))
+      return
+    }
+    this.#state = 'replying'
+    this.socket.write(encodeOk(fields))
+    await pipeline(stream, this.socket)
+    this.#state = 'done'
+  }
+
+  refuse(err: DepositoError): void {
+    if (this.#state === 'done' || this.socket.destroyed) return
+    const level = err.code === 'INTERNAL' ? 'error' : err.code === 'CONNECTION_LOST' ? 'debug' : 'info'
+    this.log[level]({ code: err.code, err: err.code === 'INTERNAL' ? err.cause ?? err : undefined }, err.message)
+    if (this.#state === 'replying') {
+      // Part of a reply body is out; an error line now would read as file bytes. A cut connection is the signal.
+      this.socket.destroy()
+      return
+    }
+    this.#state = 'done'
+    this.socket.end(encodeError(err))
+    this.#drain()
+    setTimeout(() => this.socket.destroy(), this.limits.lingerMs).unref()
+  }
+
+  /** Stops feeding the request streams and reads the rest of the input into the void until the client ends. */
+  #drain(): void {
+    this.socket.unpipe(this.body)
+    if (!this.body.destroyed) this.body.destroy()
+    this.socket.resume()
+  }
+
+  #onIdle(): void {
+    const err = new DepositoError('TIMEOUT', `no traffic for ${this.limits.idleTimeoutMs} ms`)
+    if (this.#busy && !this.body.destroyed) this.body.destroy(err)
+    else this.refuse(err)
+    setTimeout(() => this.socket.destroy(), this.limits.lingerMs).unref()
+  }
+}

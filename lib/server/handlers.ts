@@ -1,0 +1,43 @@
+import { Readable } from 'node:stream'
+import { encodeFields } from '../protocol/fields.js'
+import { encodeFileInfo, type Request } from '../protocol/messages.js'
+import type { Exchange } from './connection.js'
+import type { ServerContext } from './context.js'
+import { deposit, unknownClient } from './deposit.js'
+
+/** Routes a parsed request to its verb. Every verb but hello needs an id this server issued. */
+export async function handleRequest(request: Request, exchange: Exchange, ctx: ServerContext): Promise<void> {
+  const { store } = ctx
+  if (request.op === 'hello') {
+    if (request.clientId !== undefined) {
+      if (!store.hasClient(request.clientId)) throw unknownClient(request.clientId)
+      return exchange.ok({ id_cliente: request.clientId, novo: 0 })
+    }
+    const id = await store.issueClientId()
+    exchange.log.info({ client: id }, 'issued a new client id')
+    return exchange.ok({ id_cliente: id, novo: 1 })
+  }
+  if (request.op === 'deposit') return deposit(request, exchange, ctx)
+  if (!store.hasClient(request.clientId)) throw unknownClient(request.clientId)
+  switch (request.op) {
+    case 'retrieve': {
+      const { info, stream } = await store.openBlob(request.clientId, request.name)
+      try {
+        await exchange.ok(encodeFileInfo(info), stream)
+      } finally {
+        stream.destroy()
+      }
+      return
+    }
+    case 'list': {
+      const files = store.list(request.clientId)
+      // The count comes first so a reader knows how many lines follow without waiting for the close.
+      return exchange.ok({ quantidade: files.length }, Readable.from(files.map((f) => encodeFields(encodeFileInfo(f)))))
+    }
+    case 'delete': {
+      const info = await store.delete(request.clientId, request.name)
+      exchange.log.info({ name: info.name }, 'deleted')
+      return exchange.ok(encodeFileInfo(info))
+    }
+  }
+}

@@ -1,0 +1,111 @@
+import { once } from 'node:events'
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
+import type { Logger } from 'pino'
+import { DepositoError } from '../protocol/errors.js'
+import { DEFAULT_PORT, encodeError } from '../protocol/messages.js'
+import { BlobStore } from '../store/blob-store.js'
+import { Exchange, type ConnectionLimits } from './connection.js'
+import type { ServerContext } from './context.js'
+import { handleRequest } from './handlers.js'
+import { createLogger } from './logger.js'
+
+/**
+ * A deposito node: a TCP listener, its store, and the bookkeeping for limits and a graceful stop.
+ * Stopping closes the listener, cuts idle connections, gives in-flight requests `shutdownGraceMs` to finish,
+ * then cuts the rest (their pipelines fail and their temp files go, so nothing is left half-written).
+ */
+export interface ServerOptions extends ConnectionLimits {
+  host: string
+  port: number
+  dataDir: string
+  defaultReplicas: number
+  maxConnections: number
+  shutdownGraceMs: number
+  log: Logger
+}
+
+export const SERVER_DEFAULTS: Omit<ServerOptions, 'log'> = {
+  host: '127.0.0.1',
+  port: DEFAULT_PORT,
+  dataDir: './data',
+  defaultReplicas: 0,
+  maxHeaderBytes: 8192,
+  idleTimeoutMs: 30_000,
+  lingerMs: 2_000,
+  maxConnections: 256,
+  shutdownGraceMs: 10_000,
+}
+
+export class DepositoServer {
+  readonly #server: Server
+  readonly #exchanges = new Set<Exchange>()
+  /** Requests still running, cleanup included: close() waits for them so no temp file outlives the server. */
+  readonly #serving = new Set<Promise<void>>()
+  readonly #options: ServerOptions
+  readonly #context: ServerContext
+  #closing: Promise<void> | undefined
+
+  private constructor(options: ServerOptions, store: BlobStore) {
+    this.#options = options
+    this.#context = { store, defaultReplicas: options.defaultReplicas, liveMirrors: () => 0 }
+    // Half-open: the client ends its side to mark the end of its request, and still reads the reply.
+    this.#server = createServer({ allowHalfOpen: true }, (socket) => this.#accept(socket))
+  }
+
+  static async start(partial: Partial<ServerOptions> = {}): Promise<DepositoServer> {
+    const options: ServerOptions = { ...SERVER_DEFAULTS, log: createLogger('silent'), ...partial }
+    const store = await BlobStore.open(options.dataDir, options.log)
+    const server = new DepositoServer(options, store)
+    server.#server.listen(options.port, options.host)
+    await once(server.#server, 'listening')
+    options.log.info({ address: server.address, data: options.dataDir }, 'listening')
+    return server
+  }
+
+  get address(): AddressInfo {
+    return this.#server.address() as AddressInfo
+  }
+
+  get store(): BlobStore {
+    return this.#context.store
+  }
+
+  #accept(socket: Socket): void {
+    const log = this.#options.log.child({ peer: `${socket.remoteAddress}:${socket.remotePort}` })
+    if (this.#closing || this.#exchanges.size >= this.#options.maxConnections) {
+      const err = this.#closing
+        ? new DepositoError('SHUTTING_DOWN', 'the server is stopping')
+        : new DepositoError('BUSY', `the server is at its limit of ${this.#options.maxConnections} connections; try again shortly`)
+      log.warn({ code: err.code }, err.message)
+      socket.on('error', () => {})
+      socket.end(encodeError(err))
+      socket.resume()
+      setTimeout(() => socket.destroy(), this.#options.lingerMs).unref()
+      return
+    }
+    const exchange = new Exchange(socket, log, this.#options)
+    this.#exchanges.add(exchange)
+    socket.once('close', () => this.#exchanges.delete(exchange))
+    const serving = exchange.serve((request, ex) => handleRequest(request, ex, this.#context))
+    this.#serving.add(serving)
+    void serving.finally(() => this.#serving.delete(serving))
+  }
+
+  /** Stops the node; resolves once every connection is gone. Calling it again returns the same promise. */
+  close(graceMs = this.#options.shutdownGraceMs): Promise<void> {
+    this.#closing ??= this.#close(graceMs)
+    return this.#closing
+  }
+
+  async #close(graceMs: number): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()))
+    for (const ex of this.#exchanges) if (!ex.busy) ex.socket.destroy()
+    const deadline = setTimeout(() => {
+      for (const ex of this.#exchanges) ex.socket.destroy()
+    }, graceMs)
+    await closed
+    await Promise.allSettled(this.#serving)
+    clearTimeout(deadline)
+    this.#options.log.info('stopped')
+  }
+}

@@ -1,0 +1,192 @@
+import { createWriteStream, type WriteStream, type ReadStream } from 'node:fs'
+import { mkdir, open, readdir, readFile, rm, statfs } from 'node:fs/promises'
+import { once } from 'node:events'
+import { join } from 'node:path'
+import { v4 as uuidv4 } from 'uuid'
+import { DepositoError } from '../protocol/errors.js'
+import type { FileInfo } from '../protocol/messages.js'
+import { fsyncDir, renameDurable, tempName, writeFileDurable } from './durable-fs.js'
+import { KeyedMutex } from './keyed-mutex.js'
+import { Layout } from './layout.js'
+
+/**
+ * The atomic, crash-safe file store of one node.
+ *
+ * A deposit streams into a temp file (`beginUpload`), which is fsynced on close; `commit` renames it to its blob
+ * name, fsyncs the directory, then durably replaces the name's metadata file: that last rename is the commit
+ * point. A crash before it leaves the old version untouched plus garbage that `open` sweeps; a crash after it
+ * leaves the new version. Old blobs are removed only after the commit, and only when no other name uses them.
+ * The in-memory index mirrors the metadata files and is rebuilt from them at every start.
+ */
+export interface StoreLog {
+  warn(obj: object, msg: string): void
+}
+
+export interface CommitInfo {
+  size: number
+  sha256: string
+  replicas: number
+}
+
+export class BlobStore {
+  readonly layout: Layout
+  readonly #index = new Map<string, Map<string, FileInfo>>()
+  readonly #mutex = new KeyedMutex()
+
+  private constructor(root: string) {
+    this.layout = new Layout(root)
+  }
+
+  static async open(root: string, log?: StoreLog): Promise<BlobStore> {
+    const store = new BlobStore(root)
+    await store.#recover(log)
+    return store
+  }
+
+  async #recover(log?: StoreLog): Promise<void> {
+    const { layout } = this
+    await rm(layout.tmp, { recursive: true, force: true })
+    await mkdir(layout.tmp, { recursive: true })
+    await mkdir(layout.clients, { recursive: true })
+    for (const id of await readdir(layout.clients)) {
+      let files: string[]
+      try {
+        files = await readdir(layout.files(id))
+      } catch (err) {
+        log?.warn({ entry: id, err }, 'ignoring a foreign entry in the clients directory')
+        continue
+      }
+      const entries = new Map<string, FileInfo>()
+      for (const file of files) {
+        try {
+          const info = JSON.parse(await readFile(join(layout.files(id), file), 'utf8')) as FileInfo
+          entries.set(info.name, info)
+        } catch (err) {
+          log?.warn({ client: id, file, err }, 'skipping unreadable metadata file')
+        }
+      }
+      this.#index.set(id, entries)
+      await this.#collectGarbage(id)
+    }
+  }
+
+  async #collectGarbage(id: string): Promise<void> {
+    const used = new Set([...this.#entries(id).values()].map((info) => info.sha256))
+    for (const blob of await readdir(this.layout.blobs(id))) {
+      if (!used.has(blob)) await rm(join(this.layout.blobs(id), blob), { force: true })
+    }
+  }
+
+  #entries(id: string): Map<string, FileInfo> {
+    const entries = this.#index.get(id)
+    if (!entries) throw new DepositoError('UNKNOWN_CLIENT', `id_cliente ${id} was not issued by this server`)
+    return entries
+  }
+
+  async issueClientId(): Promise<string> {
+    const id = uuidv4()
+    await mkdir(this.layout.files(id), { recursive: true })
+    await mkdir(this.layout.blobs(id), { recursive: true })
+    await fsyncDir(this.layout.client(id))
+    await fsyncDir(this.layout.clients)
+    this.#index.set(id, new Map())
+    return id
+  }
+
+  hasClient(id: string): boolean {
+    return this.#index.has(id)
+  }
+
+  list(owner: string): FileInfo[] {
+    return [...this.#entries(owner).values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  }
+
+  stat(owner: string, name: string): FileInfo | undefined {
+    return this.#entries(owner).get(name)
+  }
+
+  /** Free bytes on the data directory's file system, for refusing a deposit that cannot fit before reading it. */
+  async freeBytes(): Promise<number> {
+    const fs = await statfs(this.layout.root)
+    return fs.bavail * fs.bsize
+  }
+
+  beginUpload(): Upload {
+    return new Upload(this, tempName(this.layout.tmp, 'upload'))
+  }
+
+  /** Called by Upload.commit; see the class comment for the order of moves. */
+  async commitUpload(temp: string, owner: string, name: string, commit: CommitInfo): Promise<FileInfo> {
+    return this.#mutex.run(owner, async () => {
+      const entries = this.#entries(owner)
+      await renameDurable(temp, this.layout.blob(owner, commit.sha256))
+      const info: FileInfo = { name, ...commit, storedAt: new Date().toISOString() }
+      await writeFileDurable(this.layout.meta(owner, name), JSON.stringify(info) + '\n', this.layout.tmp)
+      const old = entries.get(name)
+      entries.set(name, info)
+      if (old && old.sha256 !== info.sha256) await this.#dropBlobIfUnused(owner, old.sha256)
+      return info
+    })
+  }
+
+  /** Opens the bytes before anything is said to the client, so a missing file is an error reply, not a cut stream. */
+  async openBlob(owner: string, name: string): Promise<{ info: FileInfo; stream: ReadStream }> {
+    const info = this.stat(owner, name)
+    if (!info) throw new DepositoError('NOT_FOUND', `no file named ${JSON.stringify(name)}`)
+    try {
+      const handle = await open(this.layout.blob(owner, info.sha256), 'r')
+      return { info, stream: handle.createReadStream() }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new DepositoError('NOT_FOUND', `the bytes of ${JSON.stringify(name)} are missing from this node`)
+      }
+      throw err
+    }
+  }
+
+  async delete(owner: string, name: string): Promise<FileInfo> {
+    return this.#mutex.run(owner, async () => {
+      const entries = this.#entries(owner)
+      const info = entries.get(name)
+      if (!info) throw new DepositoError('NOT_FOUND', `no file named ${JSON.stringify(name)}`)
+      await rm(this.layout.meta(owner, name), { force: true })
+      await fsyncDir(this.layout.files(owner))
+      entries.delete(name)
+      await this.#dropBlobIfUnused(owner, info.sha256)
+      return info
+    })
+  }
+
+  async #dropBlobIfUnused(owner: string, sha256: string): Promise<void> {
+    for (const info of this.#entries(owner).values()) if (info.sha256 === sha256) return
+    await rm(this.layout.blob(owner, sha256), { force: true })
+  }
+}
+
+/** One deposit's temp file. Exactly one of commit or discard ends it. */
+export class Upload {
+  readonly stream: WriteStream
+
+  constructor(
+    readonly store: BlobStore,
+    readonly path: string,
+  ) {
+    // `flush` fsyncs before close, and pipeline waits for close, so a finished pipeline means durable bytes.
+    this.stream = createWriteStream(path, { flags: 'wx', flush: true })
+  }
+
+  async commit(owner: string, name: string, info: CommitInfo): Promise<FileInfo> {
+    if (!this.stream.closed) throw new Error('commit before the upload stream closed')
+    return this.store.commitUpload(this.path, owner, name, info)
+  }
+
+  async discard(): Promise<void> {
+    // Unlinking before the stream has closed could race its lazy open and leave a file behind.
+    if (!this.stream.closed) {
+      const closed = once(this.stream, 'close')
+      this.stream.destroy()
+      await closed
+    }
+    await rm(this.path, { force: true })
+  }
+}
