@@ -1,0 +1,128 @@
+import { createReadStream, createWriteStream } from 'node:fs'
+import { rename, rm, stat } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import type { Readable, Writable } from 'node:stream'
+import { DepositoError, toDepositoError } from '../protocol/errors.js'
+import type { FileInfo } from '../protocol/messages.js'
+import type { DepositoClient, DepositResult } from '../client/client.js'
+import { formatBytes, formatDate, formatTable, printableName } from './format.js'
+import { createProgress } from './progress.js'
+
+/**
+ * What each `bin/client` command does once its arguments are parsed. Results go to stdout (a line for people, or
+ * one JSON document with --json); progress and errors go to stderr.
+ */
+export interface Output {
+  json: boolean
+  quiet: boolean
+  progress: boolean
+  stdout: NodeJS.WriteStream
+  stderr: NodeJS.WriteStream
+}
+
+function result(out: Output, doc: unknown, human: string): void {
+  if (out.json) out.stdout.write(JSON.stringify(doc) + '\n')
+  else if (!out.quiet && human) out.stdout.write(human)
+}
+
+async function openInput(path: string, stdin: Readable): Promise<{ source: Readable; size?: number }> {
+  if (path === '-') return { source: stdin }
+  let info
+  try {
+    info = await stat(path)
+  } catch (err) {
+    throw toDepositoError(err, 'IO_ERROR')
+  }
+  if (!info.isFile()) throw new DepositoError('IO_ERROR', `${path} is not a regular file`)
+  return { source: createReadStream(path), size: info.size }
+}
+
+export async function depositCommand(
+  client: DepositoClient,
+  out: Output,
+  file: string,
+  options: { name?: string; replicas?: number },
+  stdin: Readable = process.stdin,
+): Promise<DepositResult> {
+  const name = options.name ?? (file === '-' ? undefined : basename(file))
+  if (!name) throw new DepositoError('USAGE', 'reading from stdin needs --name NAME')
+  const { source, size } = await openInput(file, stdin)
+  const progress = createProgress(out.progress, 'deposit', out.stderr)
+  progress.start(size)
+  try {
+    const done = await client.deposit(source, { name, size, replicas: options.replicas, onBytes: (n) => progress.update(n) })
+    progress.stop()
+    const copies = `${done.copies} ${done.copies === 1 ? 'copy' : 'copies'}`
+    result(out, done, `deposited ${printableName(done.name)} (${formatBytes(done.size)}, sha256 ${done.sha256.slice(0, 16)}…, ${copies})\n`)
+    return done
+  } finally {
+    progress.stop()
+    source.destroy()
+  }
+}
+
+/** `retrieve NAME` with no -o writes to the name's last path segment, refusing anything that is not a plain name. */
+export function defaultOutputPath(name: string): string {
+  const last = name.split(/[\\/]/).pop() ?? ''
+  // eslint-disable-next-line no-control-regex
+  if (last === '' || last === '.' || last === '..' || /[\u0000-\u001f]/.test(last)) {
+    throw new DepositoError('USAGE', `cannot make a local file name from ${JSON.stringify(name)}; choose one with -o PATH`)
+  }
+  return last
+}
+
+export async function retrieveCommand(client: DepositoClient, out: Output, name: string, options: { output?: string }): Promise<FileInfo> {
+  const target = options.output ?? defaultOutputPath(name)
+  const progress = createProgress(out.progress, 'retrieve', out.stderr)
+  let started = false
+  const onBytes = (bytes: number, info: FileInfo) => {
+    if (!started) progress.start(info.size)
+    started = true
+    progress.update(bytes)
+  }
+  try {
+    if (target === '-') return await client.retrieve(name, out.stdout, onBytes)
+    const path = await resolveTarget(target, name)
+    // Into a temp file beside the target, renamed only after the hash checked: a failed retrieval never
+    // leaves a corrupt file, nor destroys the one that was there.
+    const temp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.partial`)
+    const sink: Writable = createWriteStream(temp, { flags: 'wx' })
+    try {
+      const info = await client.retrieve(name, sink, onBytes)
+      await rename(temp, path)
+      progress.stop()
+      result(out, { ...info, path }, `retrieved ${printableName(info.name)} → ${path} (${formatBytes(info.size)}, sha256 verified)\n`)
+      return info
+    } finally {
+      await rm(temp, { force: true })
+    }
+  } finally {
+    progress.stop()
+  }
+}
+
+async function resolveTarget(target: string, name: string): Promise<string> {
+  const info = await stat(target).catch(() => undefined)
+  return info?.isDirectory() ? join(target, defaultOutputPath(name)) : target
+}
+
+export async function listCommand(client: DepositoClient, out: Output): Promise<FileInfo[]> {
+  const files = await client.list()
+  const rows = files.map((f) => [printableName(f.name), formatBytes(f.size), String(f.replicas), formatDate(f.storedAt), f.sha256.slice(0, 12)])
+  const human = files.length === 0 ? 'no files yet\n' : formatTable(['NAME', 'SIZE', 'REPLICAS', 'STORED', 'SHA256'], rows, [1, 2])
+  result(out, files, human)
+  return files
+}
+
+export async function deleteCommand(client: DepositoClient, out: Output, name: string): Promise<FileInfo> {
+  const info = await client.delete(name)
+  result(out, info, `deleted ${printableName(info.name)}\n`)
+  return info
+}
+
+export async function idCommand(client: DepositoClient, out: Output): Promise<string> {
+  const id = await client.hello()
+  result(out, { id, server: client.server }, `${id}\n`)
+  return id
+}

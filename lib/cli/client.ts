@@ -1,0 +1,153 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
+import { DepositoClient } from '../client/client.js'
+import { DEFAULT_SERVER, parseAddress } from '../client/address.js'
+import { IdentityFile, defaultHome } from '../client/identity.js'
+import { DepositoError, ERROR_CODES, toDepositoError } from '../protocol/errors.js'
+import { parseClientId } from '../protocol/messages.js'
+import { depositCommand, deleteCommand, idCommand, listCommand, retrieveCommand, type Output } from './client-commands.js'
+
+/**
+ * `bin/client`: argument parsing and the mapping from errors to one stderr line and an exit status. Every
+ * failure, ours or the server's, leaves through `fail` with the exit code of its error code.
+ */
+function count(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number')
+  return Number(value)
+}
+
+function exitCodeTable(): string {
+  const rows = Object.entries(ERROR_CODES)
+    .sort((a, b) => a[1].exit - b[1].exit)
+    .map(([code, { exit, summary }]) => `  ${String(exit).padStart(2)}  ${code.padEnd(16)} ${summary}`)
+  return `\nExit status:\n   0  OK\n${rows.join('\n')}\n`
+}
+
+export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
+  const program = new Command('deposito-client')
+    .description('Deposit files on a deposito server and retrieve them.')
+    .addOption(new Option('-s, --server <host:port>', 'server address').env('DEPOSITO_SERVER').default(DEFAULT_SERVER))
+    .addOption(new Option('--id <uuid>', 'client id to use (default: the one saved for this server)').env('DEPOSITO_ID'))
+    .option('--json', 'print one JSON document on stdout (errors too)')
+    .option('-q, --quiet', 'print nothing on success')
+    .option('--progress', 'show a progress bar even when stderr is not a terminal')
+    .option('--no-progress', 'never show a progress bar')
+    .showHelpAfterError('(run with --help for usage)')
+    .showSuggestionAfterError(true)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ deposito-client deposit bigfile.iso --replicas 1
+  $ tar c photos | deposito-client deposit - --name photos.tar
+  $ deposito-client list
+  $ deposito-client retrieve photos.tar -o - | tar x
+  $ deposito-client delete bigfile.iso
+
+Environment: DEPOSITO_SERVER, DEPOSITO_ID, DEPOSITO_HOME (where issued ids are saved; default ~/.config/deposito).
+${exitCodeTable()}`,
+    )
+
+  program
+    .command('deposit')
+    .description('store FILE (or stdin, with -) on the server')
+    .argument('<file>', 'path of the file, or - to read standard input')
+    .option('-n, --name <name>', 'name to store it under (default: the file name; required for -)')
+    .option('-r, --replicas <n>', 'copies to keep on mirrors besides the server (default: the server\'s)', count)
+    .action(async (file: string, opts: { name?: string; replicas?: number }, cmd: Command) => {
+      const { client, out } = await setup(cmd, env)
+      await depositCommand(client, out, file, opts)
+    })
+
+  program
+    .command('retrieve')
+    .description('fetch a stored file and check its hash')
+    .argument('<name>', 'name the file was stored under')
+    .option('-o, --output <path>', 'where to write it: a path, a directory, or - for stdout (default: ./NAME)')
+    .action(async (name: string, opts: { output?: string }, cmd: Command) => {
+      const { client, out } = await setup(cmd, env)
+      await retrieveCommand(client, out, name, opts)
+    })
+
+  program
+    .command('list')
+    .description('list your stored files')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const { client, out } = await setup(cmd, env)
+      await listCommand(client, out)
+    })
+
+  program
+    .command('delete')
+    .description('remove a stored file')
+    .argument('<name>', 'name the file was stored under')
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      const { client, out } = await setup(cmd, env)
+      await deleteCommand(client, out, name)
+    })
+
+  program
+    .command('id')
+    .description('print your client id (asking the server for one if you have none)')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const { client, out } = await setup(cmd, env)
+      await idCommand(client, out)
+    })
+
+  // Global options may come after the command too (`deposito-client list --json`).
+  for (const sub of program.commands) sub.copyInheritedSettings(program)
+  return program
+}
+
+interface GlobalOptions {
+  server: string
+  id?: string
+  json?: boolean
+  quiet?: boolean
+  progress?: boolean
+}
+
+async function setup(cmd: Command, env: NodeJS.ProcessEnv): Promise<{ client: DepositoClient; out: Output }> {
+  const opts = cmd.optsWithGlobals<GlobalOptions>()
+  const server = parseAddress(opts.server)
+  let id: string | undefined
+  try {
+    id = opts.id === undefined ? undefined : parseClientId(opts.id)
+  } catch {
+    throw new DepositoError('USAGE', `--id ${JSON.stringify(opts.id)} is not a UUID v4`)
+  }
+  const json = opts.json === true
+  // --progress / --no-progress force it; otherwise a bar only when a person is watching stderr.
+  const progress = !json && !opts.quiet && (opts.progress ?? process.stderr.isTTY === true)
+  const client = new DepositoClient({ server, id, identity: new IdentityFile(defaultHome(env)) })
+  return { client, out: { json, quiet: opts.quiet === true, progress, stdout: process.stdout, stderr: process.stderr } }
+}
+
+function fail(err: DepositoError, json: boolean): number {
+  if (json) process.stdout.write(JSON.stringify({ error: { code: err.code, message: err.message } }) + '\n')
+  else process.stderr.write(`deposito: ${err.code}: ${err.message}\n`)
+  return err.exitCode
+}
+
+export async function main(argv: string[] = process.argv): Promise<number> {
+  const program = buildProgram()
+  program.exitOverride()
+  const json = argv.includes('--json')
+  try {
+    if (argv.length <= 2) {
+      program.outputHelp()
+      return 0
+    }
+    await program.parseAsync(argv)
+    return 0
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version are "errors" to commander; usage mistakes were already printed by it.
+      return err.exitCode === 0 ? 0 : ERROR_CODES.USAGE.exit
+    }
+    const e = toDepositoError(err)
+    if (e.code === 'UNKNOWN_CLIENT') {
+      e.message += ` — pass the right --id, or remove its entry from ${new IdentityFile(defaultHome()).path} to be issued a new one`
+    }
+    return fail(e, json)
+  }
+}

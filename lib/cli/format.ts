@@ -1,0 +1,33 @@
+/** Human-facing formatting shared by the CLIs. Machine output (--json) never goes through here. */
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+
+export function formatBytes(n: number): string {
+  let value = n
+  let unit = 0
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024
+    unit++
+  }
+  return unit === 0 ? `${n} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${UNITS[unit]}`
+}
+
+export function formatDate(iso: string): string {
+  return new Date(iso).toLocaleString()
+}
+
+/** Left-aligned columns, except those named in `right` (numbers read better right-aligned). */
+export function formatTable(header: string[], rows: string[][], right: number[] = []): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (right.includes(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd()
+  return [line(header), ...rows.map(line)].join('\n') + '\n'
+}
+
+/** Names may hold anything, newlines included; a table row must stay one line. */
+export function printableName(name: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /[\u0000-\u001f\u007f]/.test(name) ? JSON.stringify(name) : name
+}

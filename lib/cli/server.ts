@@ -1,0 +1,84 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
+import { DEFAULT_PORT } from '../protocol/messages.js'
+import { toDepositoError } from '../protocol/errors.js'
+import { DepositoServer, SERVER_DEFAULTS } from '../server/server.js'
+import { createLogger } from '../server/logger.js'
+
+/** `bin/server`: flags in, a running node out; SIGINT/SIGTERM stop it gracefully, a second signal at once. */
+function integer(min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value)
+    if (!/^\d+$/.test(value) || n < min || n > max) throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`)
+    return n
+  }
+}
+
+export function buildProgram(): Command {
+  return new Command('deposito-server')
+    .description('Run a deposito node.')
+    .option('--host <host>', 'address to listen on (0.0.0.0 for every interface)', SERVER_DEFAULTS.host)
+    .option('-p, --port <port>', 'TCP port', integer(0, 65535), DEFAULT_PORT)
+    .option('-d, --data <dir>', 'where files are stored', SERVER_DEFAULTS.dataDir)
+    .option('--default-replicas <n>', 'replicas for a deposit that does not ask', integer(0, 64), SERVER_DEFAULTS.defaultReplicas)
+    .option('--max-header-bytes <n>', 'longest request line accepted', integer(256, 1 << 20), SERVER_DEFAULTS.maxHeaderBytes)
+    .option('--idle-timeout <seconds>', 'drop a connection silent this long', integer(1, 86_400), SERVER_DEFAULTS.idleTimeoutMs / 1000)
+    .option('--max-connections <n>', 'connections served at once; more are refused with BUSY', integer(1, 100_000), SERVER_DEFAULTS.maxConnections)
+    .option('--shutdown-grace <seconds>', 'how long in-flight requests may finish after SIGTERM', integer(0, 3600), SERVER_DEFAULTS.shutdownGraceMs / 1000)
+    .addOption(new Option('--log-level <level>', 'log verbosity').choices(['debug', 'info', 'warn', 'error', 'silent']).default('info'))
+    .showHelpAfterError('(run with --help for usage)')
+}
+
+interface Flags {
+  host: string
+  port: number
+  data: string
+  defaultReplicas: number
+  maxHeaderBytes: number
+  idleTimeout: number
+  maxConnections: number
+  shutdownGrace: number
+  logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent'
+}
+
+export async function main(argv: string[] = process.argv): Promise<void> {
+  const program = buildProgram().exitOverride()
+  let flags: Flags
+  try {
+    flags = program.parse(argv).opts<Flags>()
+  } catch (err) {
+    process.exitCode = err instanceof CommanderError && err.exitCode === 0 ? 0 : 2
+    return
+  }
+  const log = createLogger(flags.logLevel)
+  let server: DepositoServer
+  try {
+    server = await DepositoServer.start({
+      host: flags.host,
+      port: flags.port,
+      dataDir: flags.data,
+      defaultReplicas: flags.defaultReplicas,
+      maxHeaderBytes: flags.maxHeaderBytes,
+      idleTimeoutMs: flags.idleTimeout * 1000,
+      maxConnections: flags.maxConnections,
+      shutdownGraceMs: flags.shutdownGrace * 1000,
+      log,
+    })
+  } catch (err) {
+    const e = toDepositoError(err)
+    process.stderr.write(`deposito-server: ${e.code}: cannot start on ${flags.host}:${flags.port}: ${e.message}\n`)
+    process.exitCode = e.exitCode
+    return
+  }
+  let stopping = false
+  const stop = (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now')
+      process.exit(130)
+    }
+    stopping = true
+    log.info({ signal }, 'stopping: finishing in-flight requests')
+    void server.close().then(() => process.exit(0))
+  }
+  process.on('SIGINT', () => stop('SIGINT'))
+  process.on('SIGTERM', () => stop('SIGTERM'))
+}
