@@ -3,16 +3,17 @@ import { DepositoError } from './errors.js'
 /**
  * The line codec shared by requests, replies and trailers: `chave:valor` pairs joined by `|`, ended by `\n`.
  *
- * Values are percent-escaped so that any UTF-8 text survives: `%`, `|`, `:` and every control character
- * (which covers `\n` and `\r`) become `%XX`. Everything else may stay raw, so a hand-typed `nome_arquivo:notas.txt`
- * is already valid. Decoding accepts any `%XX` sequence that forms valid UTF-8 and rejects the rest, so a decoded
+ * Values are percent-escaped so that any UTF-8 text survives: `%`, `|` and every control character (which
+ * covers `\n` and `\r`) become `%XX`. Everything else may stay raw, so a hand-typed `nome_arquivo:notas.txt` is
+ * already valid; a `:` needs no escape because only the first one in a field separates key from value (dates and
+ * messages stay readable). Decoding accepts any `%XX` sequence that forms valid UTF-8 and rejects the rest, so a decoded
  * value is always well-formed text.
  */
 export type Fields = Record<string, string>
 
 const KEY = /^[a-z][a-z0-9_]*$/
 // eslint-disable-next-line no-control-regex
-const MUST_ESCAPE = /[%|:\u0000-\u001f\u007f]/g
+const MUST_ESCAPE = /[%|\u0000-\u001f\u007f]/g
 
 export function escapeValue(value: string): string {
   return value.replace(MUST_ESCAPE, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0'))
@@ -48,9 +49,7 @@ export function decodeFields(line: string): Fields {
     const key = part.slice(0, colon)
     if (!KEY.test(key)) throw new DepositoError('BAD_HEADER', `bad field name ${JSON.stringify(key.slice(0, 40))}`)
     if (key in fields) throw new DepositoError('BAD_HEADER', `field ${key} appears twice`)
-    const raw = part.slice(colon + 1)
-    if (raw.includes(':')) throw new DepositoError('BAD_HEADER', `unescaped ':' in field ${key}`)
-    fields[key] = unescapeValue(raw)
+    fields[key] = unescapeValue(part.slice(colon + 1))
   }
   return fields
 }

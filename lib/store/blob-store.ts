@@ -1,6 +1,5 @@
 import { createWriteStream, type WriteStream, type ReadStream } from 'node:fs'
 import { mkdir, open, readdir, readFile, rm, statfs } from 'node:fs/promises'
-import { once } from 'node:events'
 import { join } from 'node:path'
 import { v4 as uuidv4 } from 'uuid'
 import { DepositoError } from '../protocol/errors.js'
@@ -183,7 +182,8 @@ export class Upload {
   async discard(): Promise<void> {
     // Unlinking before the stream has closed could race its lazy open and leave a file behind.
     if (!this.stream.closed) {
-      const closed = once(this.stream, 'close')
+      // Not events.once: it would reject on the 'error' a failed pipeline still has in flight, skipping the rm.
+      const closed = new Promise<void>((resolve) => this.stream.once('close', () => resolve()))
       this.stream.destroy()
       await closed
     }
