@@ -1,4 +1,6 @@
 import { once } from 'node:events'
+import { watch } from 'node:fs'
+import { readdir } from 'node:fs/promises'
 import { connect } from 'node:net'
 import type { Test } from 'tap'
 import { DepositoServer, type ServerOptions } from '../../lib/server/server.js'
@@ -49,4 +51,16 @@ export function replyFields(line: string): Record<string, string> {
       return [part.slice(0, i), decodeURIComponent(part.slice(i + 1))]
     }),
   )
+}
+
+/** Resolves once `dir` holds at least one entry: how a test knows the server has an upload in hand. */
+export async function waitForEntry(dir: string): Promise<void> {
+  const watcher = watch(dir)
+  try {
+    const changed = once(watcher, 'change')
+    if ((await readdir(dir)).length > 0) return
+    await changed
+  } finally {
+    watcher.close()
+  }
 }

@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import { readdir } from 'node:fs/promises'
 import { connect } from 'node:net'
 import t from 'tap'
-import { rawRequest, replyFields, startServer } from '../helpers/server.js'
+import { rawRequest, replyFields, startServer, waitForEntry } from '../helpers/server.js'
 
 // The server spoken to as `nc -N` would: raw bytes in, raw bytes out, so these tests pin the wire format of
 // PROTOCOL.md rather than our own client's reading of it.
@@ -163,7 +163,7 @@ t.test('a client that vanishes mid-body leaves nothing behind', async (t) => {
   socket.write(depositHeader(id, 'half', 1 << 20, sha('whatever')))
   socket.write(Buffer.alloc(64 * 1024))
   // Wait until the server has a temp file open for this upload, then cut the connection hard.
-  for (let i = 0; i < 1000 && (await readdir(server.store.layout.tmp)).length === 0; i++) await new Promise((r) => setImmediate(r))
+  await waitForEntry(server.store.layout.tmp)
   t.equal((await readdir(server.store.layout.tmp)).length, 1, 'upload in progress')
   socket.resetAndDestroy()
   await server.close(0)
