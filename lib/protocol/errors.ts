@@ -65,7 +65,7 @@ const SYSTEM_CODES: Record<string, ErrorCode> = {
 export function toDepositoError(err: unknown, fallback: ErrorCode = 'INTERNAL'): DepositoError {
   if (err instanceof DepositoError) return err
   const sys = err as NodeJS.ErrnoException | undefined
-  const mapped = sys?.code ? SYSTEM_CODES[sys.code] : undefined
+  const mapped = typeof sys?.code === 'string' && Object.hasOwn(SYSTEM_CODES, sys.code) ? SYSTEM_CODES[sys.code] : undefined
   const message = err instanceof Error ? err.message : String(err)
   return new DepositoError(mapped ?? fallback, message, { cause: err })
 }

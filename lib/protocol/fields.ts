@@ -14,6 +14,8 @@ export type Fields = Record<string, string>
 const KEY = /^[a-z][a-z0-9_]*$/
 // eslint-disable-next-line no-control-regex
 const MUST_ESCAPE = /[%|\u0000-\u001f\u007f]/g
+// eslint-disable-next-line no-control-regex
+const RAW_CONTROL = /[\u0000-\u001f\u007f]/
 
 export function escapeValue(value: string): string {
   return value.replace(MUST_ESCAPE, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0'))
@@ -49,7 +51,9 @@ export function decodeFields(line: string): Fields {
     const key = part.slice(0, colon)
     if (!KEY.test(key)) throw new DepositoError('BAD_HEADER', `bad field name ${JSON.stringify(key.slice(0, 40))}`)
     if (key in fields) throw new DepositoError('BAD_HEADER', `field ${key} appears twice`)
-    fields[key] = unescapeValue(part.slice(colon + 1))
+    const raw = part.slice(colon + 1)
+    if (RAW_CONTROL.test(raw)) throw new DepositoError('BAD_HEADER', `unescaped control character in field ${key}`)
+    fields[key] = unescapeValue(raw)
   }
   return fields
 }

@@ -123,12 +123,17 @@ export class BodyDecoder extends Transform {
   }
 
   #readTrailer(line: string): void {
-    let fields
     try {
-      fields = decodeFields(line)
+      this.#checkTrailer(line)
     } catch (err) {
-      throw new DepositoError('BAD_BODY', `bad trailer: ${(err as Error).message}`)
+      // The shared parsers speak of headers; a bad trailer is a bad body.
+      throw err instanceof DepositoError && err.code === 'BAD_BODY' ? err : new DepositoError('BAD_BODY', `bad trailer: ${(err as Error).message}`)
     }
+    this.#state = 'done'
+  }
+
+  #checkTrailer(line: string): void {
+    const fields = decodeFields(line)
     const size = fields.tamanho_arquivo
     if (size === undefined && this.#chunked) throw new DepositoError('BAD_BODY', 'trailer misses tamanho_arquivo')
     if (size !== undefined && parseCount('tamanho_arquivo', size) !== this.#count) {
@@ -136,7 +141,6 @@ export class BodyDecoder extends Transform {
     }
     if (fields.hash_arquivo === undefined) throw new DepositoError('BAD_BODY', 'trailer misses hash_arquivo')
     this.#trailerHash = parseHash('hash_arquivo', fields.hash_arquivo)
-    this.#state = 'done'
   }
 
   override _flush(cb: TransformCallback): void {

@@ -16,7 +16,8 @@ export interface HeaderSplitterOptions {
   errorCode?: 'BAD_HEADER' | 'PROTOCOL_ERROR'
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true })
+// ignoreBOM keeps a leading BOM in the line (where it then fails as a key) instead of dropping it silently.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 export class HeaderSplitter extends Transform {
   readonly header: Promise<string>
