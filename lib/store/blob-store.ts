@@ -58,13 +58,15 @@ export class BlobStore {
       const entries = new Map<string, FileInfo>()
       for (const file of files) {
         try {
-          const info = JSON.parse(await readFile(join(layout.files(id), file), 'utf8')) as FileInfo
+          const info = parseRecord(await readFile(join(layout.files(id), file), 'utf8'))
           entries.set(info.name, info)
         } catch (err) {
           log?.warn({ client: id, file, err }, 'skipping unreadable metadata file')
         }
       }
       this.#index.set(id, entries)
+      // A crash inside issueClientId can leave files/ without blobs/.
+      await mkdir(layout.blobs(id), { recursive: true })
       await this.#collectGarbage(id)
     }
   }
@@ -160,6 +162,23 @@ export class BlobStore {
     for (const info of this.#entries(owner).values()) if (info.sha256 === sha256) return
     await rm(this.layout.blob(owner, sha256), { force: true })
   }
+}
+
+/** A metadata file's content, checked: only our own well-formed records may enter the index. */
+function parseRecord(text: string): FileInfo {
+  const r = JSON.parse(text) as Partial<FileInfo>
+  const ok =
+    typeof r.name === 'string' &&
+    r.name.length > 0 &&
+    Number.isSafeInteger(r.size) &&
+    r.size! >= 0 &&
+    typeof r.sha256 === 'string' &&
+    /^[0-9a-f]{64}$/.test(r.sha256) &&
+    Number.isSafeInteger(r.replicas) &&
+    r.replicas! >= 0 &&
+    typeof r.storedAt === 'string'
+  if (!ok) throw new Error('not a file record')
+  return { name: r.name!, size: r.size!, sha256: r.sha256!, replicas: r.replicas!, storedAt: r.storedAt! }
 }
 
 /** One deposit's temp file. Exactly one of commit or discard ends it. */
