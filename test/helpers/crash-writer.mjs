@@ -18,7 +18,7 @@ const dir = process.argv[2]
 if (!dir) {
   process.stderr.write('usage: node crash-writer.mjs DATA_DIR\n')
   process.exitCode = 2
-  process.exit(0)
+  process.exit()
 }
 const sha = (data) => createHash('sha256').update(data).digest('hex')
 
