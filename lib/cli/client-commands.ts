@@ -1,5 +1,5 @@
-import { createReadStream, createWriteStream } from 'node:fs'
-import { rename, rm, stat } from 'node:fs/promises'
+import { createReadStream } from 'node:fs'
+import { open, rename, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import type { Readable, Writable } from 'node:stream'
@@ -66,7 +66,7 @@ export async function depositCommand(
 export function defaultOutputPath(name: string): string {
   const last = name.split(/[\\/]/).pop() ?? ''
   // eslint-disable-next-line no-control-regex
-  if (last === '' || last === '.' || last === '..' || /[\u0000-\u001f]/.test(last)) {
+  if (last === '' || last === '.' || last === '..' || /[\u0000-\u001f\u007f]/.test(last)) {
     throw new DepositoError('USAGE', `cannot make a local file name from ${JSON.stringify(name)}; choose one with -o PATH`)
   }
   return last
@@ -87,7 +87,13 @@ export async function retrieveCommand(client: DepositoClient, out: Output, name:
     // Into a temp file beside the target, renamed only after the hash checked: a failed retrieval never
     // leaves a corrupt file, nor destroys the one that was there.
     const temp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.partial`)
-    const sink: Writable = createWriteStream(temp, { flags: 'wx' })
+    // Opened before asking the server, so an unwritable target fails first and cleanly.
+    const sink: Writable = await open(temp, 'wx').then(
+      (handle) => handle.createWriteStream(),
+      (err: unknown) => {
+        throw toDepositoError(err, 'IO_ERROR')
+      },
+    )
     try {
       const info = await client.retrieve(name, sink, onBytes)
       await rename(temp, path)
@@ -95,6 +101,7 @@ export async function retrieveCommand(client: DepositoClient, out: Output, name:
       result(out, { ...info, path }, `retrieved ${printableName(info.name)} → ${path} (${formatBytes(info.size)}, sha256 verified)\n`)
       return info
     } finally {
+      sink.destroy()
       await rm(temp, { force: true })
     }
   } finally {

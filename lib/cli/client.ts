@@ -22,8 +22,11 @@ function exitCodeTable(): string {
   return `\nExit status:\n   0  OK\n${rows.join('\n')}\n`
 }
 
-export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
+export function buildProgram(env: NodeJS.ProcessEnv = process.env, { json = false } = {}): Command {
   const program = new Command('deposito-client')
+    // Set before any subcommand exists: subcommands copy these settings when they are created.
+    .exitOverride()
+    .configureOutput(json ? { outputError: () => {} } : {})
     .description('Deposit files on a deposito server and retrieve them.')
     .addOption(new Option('-s, --server <host:port>', 'server address').env('DEPOSITO_SERVER').default(DEFAULT_SERVER))
     .addOption(new Option('--id <uuid>', 'client id to use (default: the one saved for this server)').env('DEPOSITO_ID'))
@@ -93,8 +96,6 @@ ${exitCodeTable()}`,
       await idCommand(client, out)
     })
 
-  // Global options may come after the command too (`deposito-client list --json`).
-  for (const sub of program.commands) sub.copyInheritedSettings(program)
   return program
 }
 
@@ -129,9 +130,8 @@ function fail(err: DepositoError, json: boolean): number {
 }
 
 export async function main(argv: string[] = process.argv): Promise<number> {
-  const program = buildProgram()
-  program.exitOverride()
   const json = argv.includes('--json')
+  const program = buildProgram(process.env, { json })
   try {
     if (argv.length <= 2) {
       program.outputHelp()
@@ -141,8 +141,9 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     return 0
   } catch (err) {
     if (err instanceof CommanderError) {
-      // Help and version are "errors" to commander; usage mistakes were already printed by it.
-      return err.exitCode === 0 ? 0 : ERROR_CODES.USAGE.exit
+      // Help and version are "errors" to commander; usage mistakes were already printed by it, except in --json.
+      if (err.exitCode === 0) return 0
+      return json ? fail(new DepositoError('USAGE', err.message.replace(/^error: /, '')), true) : ERROR_CODES.USAGE.exit
     }
     const e = toDepositoError(err)
     if (e.code === 'UNKNOWN_CLIENT') {

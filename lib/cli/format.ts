@@ -4,7 +4,8 @@ const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
 export function formatBytes(n: number): string {
   let value = n
   let unit = 0
-  while (value >= 1024 && unit < UNITS.length - 1) {
+  // Compare what will be printed, so 1048575 B reads 1.00 MiB rather than 1024.0 KiB.
+  while (unit < UNITS.length - 1 && Number(value.toFixed(1)) >= 1024) {
     value /= 1024
     unit++
   }

@@ -1,4 +1,4 @@
-import type { Readable, Writable } from 'node:stream'
+import { Writable, type Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import split2 from 'split2'
 import { DepositoError, toDepositoError } from '../protocol/errors.js'
@@ -88,12 +88,15 @@ export class DepositoClient {
       await pipeline(source, hasher, encoder, socket, { signal: refused.signal })
     } catch (err) {
       socket.destroy()
-      // The server's reason beats our side's symptom (a reset, an abort) when there is one.
       const answer = await reply.then(
         () => undefined,
-        (e: unknown) => e,
+        (e: unknown) => toDepositoError(e, 'CONNECTION_LOST'),
       )
-      if (answer instanceof DepositoError && answer.code !== 'CONNECTION_LOST') throw answer
+      // We stopped because the reply side failed first (a refusal, or the server vanished): that is the cause.
+      // Otherwise the server's own reason still beats our side's symptom (a reset), and a local read error stays ours.
+      // (Checked on the error, not the signal: our own failure also ends the reply and fires the signal, later.)
+      const stoppedByReply = (err as Error).name === 'AbortError'
+      if (answer && (stoppedByReply || answer.code !== 'CONNECTION_LOST')) throw answer
       throw toDepositoError(err, 'IO_ERROR')
     }
     const { fields } = await reply
@@ -111,8 +114,10 @@ export class DepositoClient {
       const verifier = hashVerifier({ expected: () => info.sha256, onBytes: onBytes && ((n) => onBytes(n, info)) })
       await pipeline(body, decoder, verifier, sink).catch((err: unknown) => {
         const e = toDepositoError(err, 'IO_ERROR')
-        // A short body here means the connection was cut, not that we framed anything wrong.
-        throw e.code === 'BAD_BODY' ? new DepositoError('CONNECTION_LOST', `the server stopped sending: ${e.message}`) : e
+        if (e.code !== 'BAD_BODY') throw e
+        // Fewer bytes than announced: the connection was cut. More: the server broke the protocol.
+        const short = decoder.result.size < info.size
+        throw new DepositoError(short ? 'CONNECTION_LOST' : 'PROTOCOL_ERROR', `the server ${short ? 'stopped sending' : 'sent too much'}: ${e.message}`)
       })
       return info
     } finally {
@@ -126,9 +131,18 @@ export class DepositoClient {
     try {
       const expected = parseCount('quantidade', fields.quantidade ?? '')
       const files: FileInfo[] = []
-      await pipeline(body, split2(), async (lines: AsyncIterable<string>) => {
-        for await (const line of lines) files.push(decodeFileInfo(decodeFields(line)))
+      const collect = new Writable({
+        objectMode: true,
+        write(line: string, _enc, cb) {
+          try {
+            files.push(decodeFileInfo(decodeFields(line)))
+            cb()
+          } catch (err) {
+            cb(new DepositoError('PROTOCOL_ERROR', `unreadable list line: ${(err as Error).message}`))
+          }
+        },
       })
+      await pipeline(body, split2(), collect)
       if (files.length !== expected) {
         throw new DepositoError('CONNECTION_LOST', `the server announced ${expected} files and sent ${files.length}`)
       }

@@ -151,15 +151,20 @@ export function encodeFileInfo(info: FileInfo): Record<string, string | number> 
   }
 }
 
+/** Reads file fields from a server's reply; anything wrong with them is the server breaking the protocol. */
 export function decodeFileInfo(fields: Fields): FileInfo {
-  const storedAt = required(fields, 'data')
-  if (Number.isNaN(Date.parse(storedAt))) throw new DepositoError('PROTOCOL_ERROR', `bad date ${storedAt}`)
-  return {
-    name: parseName(required(fields, 'nome_arquivo')),
-    size: parseCount('tamanho_arquivo', required(fields, 'tamanho_arquivo')),
-    sha256: parseHash('hash_arquivo', required(fields, 'hash_arquivo')),
-    replicas: parseCount('qtd_replicas', required(fields, 'qtd_replicas')),
-    storedAt,
+  try {
+    const storedAt = required(fields, 'data')
+    if (Number.isNaN(Date.parse(storedAt))) throw new Error(`bad date ${storedAt}`)
+    return {
+      name: parseName(required(fields, 'nome_arquivo')),
+      size: parseCount('tamanho_arquivo', required(fields, 'tamanho_arquivo')),
+      sha256: parseHash('hash_arquivo', required(fields, 'hash_arquivo')),
+      replicas: parseCount('qtd_replicas', required(fields, 'qtd_replicas')),
+      storedAt,
+    }
+  } catch (err) {
+    throw new DepositoError('PROTOCOL_ERROR', `unreadable file fields in the reply: ${(err as Error).message}`)
   }
 }
 

@@ -167,7 +167,7 @@ t.test('FileInfo encodes and decodes', async (t) => {
   const line = encodeOk(encodeFileInfo(info))
   t.same(decodeFileInfo(parseReply(line.slice(0, -1))), info)
   t.throws(() => decodeFileInfo({ ...decodeFields(line.slice(0, -1)), data: 'yesterday' }), { code: 'PROTOCOL_ERROR' })
-  t.throws(() => decodeFileInfo({ nome_arquivo: 'a' }), { code: 'BAD_HEADER', message: /missing field data/ })
+  t.throws(() => decodeFileInfo({ nome_arquivo: 'a' }), { code: 'PROTOCOL_ERROR', message: /missing field data/ })
 })
 
 t.test('parseReply', async (t) => {

@@ -1,0 +1,63 @@
+import { once } from 'node:events'
+import { createServer, type AddressInfo, type Socket } from 'node:net'
+import t from 'tap'
+import { exchange, openConnection } from '../../lib/client/connection.js'
+
+async function closedPort(): Promise<number> {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as AddressInfo
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
+
+t.test('a closed port is UNREACHABLE, naming the address and `npm start`', async (t) => {
+  const port = await closedPort()
+  const err = await openConnection({ host: '127.0.0.1', port }).then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  t.match(err, { name: 'DepositoError', code: 'UNREACHABLE' })
+  const message = (err as Error).message
+  t.match(message, `127.0.0.1:${port}`)
+  t.match(message, '`npm start`')
+  t.match(message, '--server')
+  t.match((err as Error).cause, { code: 'ECONNREFUSED' }, 'the system error stays as the cause')
+})
+
+t.test('exchange on a closed port rejects the same way', async (t) => {
+  const port = await closedPort()
+  await t.rejects(exchange({ host: '127.0.0.1', port }, { op: 'hello' }), { code: 'UNREACHABLE' })
+})
+
+t.test('a server that goes quiet past the idle timeout is TIMEOUT', async (t) => {
+  const sockets: Socket[] = []
+  const server = createServer({ allowHalfOpen: true }, (s) => {
+    sockets.push(s)
+    s.on('error', () => {})
+    s.resume()
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => {
+    for (const s of sockets) s.destroy()
+    server.close()
+  })
+  const { port } = server.address() as AddressInfo
+  await t.rejects(exchange({ host: '127.0.0.1', port }, { op: 'hello' }, { idleTimeoutMs: 50 }), {
+    code: 'TIMEOUT',
+    message: `the server at 127.0.0.1:${port} went quiet`,
+  })
+})
+
+t.test('openConnection resolves with a connected socket', async (t) => {
+  const server = createServer((s) => s.end())
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => server.close())
+  const socket = await openConnection({ host: '127.0.0.1', port: (server.address() as AddressInfo).port })
+  t.teardown(() => socket.destroy())
+  t.equal(socket.remotePort, (server.address() as AddressInfo).port)
+  t.equal(socket.allowHalfOpen, true, 'half-open, so the request can end while the reply is read')
+})
