@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto'
-import { once } from 'node:events'
 import { mkdir, readFile, readdir, readlink, writeFile } from 'node:fs/promises'
-import { createServer, type AddressInfo, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { Readable, Writable } from 'node:stream'
 import t, { type Test } from 'tap'
@@ -16,6 +14,7 @@ import {
   type Output,
 } from '../../lib/cli/client-commands.js'
 import { startServer } from '../helpers/server.js'
+import { listen } from '../helpers/fake-server.js'
 
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex')
 
@@ -177,20 +176,10 @@ t.test('retrieve without -o writes the last segment of the name, here', async (t
 
 /** A server that answers every request with `reply`, once the request is in. */
 async function fakeClient(t: Test, reply: string): Promise<DepositoClient> {
-  const sockets: Socket[] = []
-  const server = createServer({ allowHalfOpen: true }, (s) => {
-    sockets.push(s)
-    s.on('error', () => {})
+  const { port } = await listen(t, (s) => {
     s.on('end', () => s.end(reply))
     s.resume()
   })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(() => {
-    for (const s of sockets) s.destroy()
-    server.close()
-  })
-  const port = (server.address() as AddressInfo).port
   return new DepositoClient({ server: { host: '127.0.0.1', port }, id: '0c1f6c8e-3f1e-4d5b-9b5e-2f8a7c6d5e4f' })
 }
 

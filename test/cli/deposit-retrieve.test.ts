@@ -1,6 +1,7 @@
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import t from 'tap'
+import type { FileInfo } from '../../lib/protocol/messages.js'
 import {
   ROOT,
   UUID_V4,
@@ -18,13 +19,6 @@ import {
 /** End to end through bin/server and bin/client: bytes in, the same bytes out. */
 const MiB = 1024 * 1024
 
-interface ListEntry {
-  name: string
-  size: number
-  sha256: string
-  replicas: number
-  storedAt: string
-}
 
 t.test('a 100 MiB file makes the round trip byte for byte', async (t) => {
   const dir = t.testdir()
@@ -75,7 +69,7 @@ t.test('stdin deposit, and retrieve to stdout', async (t) => {
 
   const list = await runClient(['list', '--json'], { home, port: server.port })
   t.equal(list.code, 0)
-  const entries = JSON.parse(list.stdout.toString()) as ListEntry[]
+  const entries = JSON.parse(list.stdout.toString()) as FileInfo[]
   t.match(entries, [{ name: 'piped.bin', size: bytes.length, sha256: sha256(bytes), replicas: 0 }], 'the trailer carried size and hash')
 })
 
@@ -100,7 +94,7 @@ t.test('names are labels, not paths', async (t) => {
 
   const list = await runClient(['list', '--json'], { home, port: server.port })
   t.equal(list.code, 0)
-  const names = (JSON.parse(list.stdout.toString()) as ListEntry[]).map((e) => e.name).sort()
+  const names = (JSON.parse(list.stdout.toString()) as FileInfo[]).map((e) => e.name).sort()
   t.same(names, [dots, escape, odd].sort(), 'list --json gives every name back exactly, newline and all')
 
   const table = await runClient(['list'], { home, port: server.port })

@@ -2,6 +2,7 @@ import { readFile, readdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import t from 'tap'
+import type { FileInfo } from '../../lib/protocol/messages.js'
 import {
   EXIT,
   ONE_LINE,
@@ -21,13 +22,6 @@ import {
 const MiB = 1024 * 1024
 const FAILURE_EXITS = new Set<number>(Object.values(EXIT).filter((code) => code !== 0))
 
-interface ListEntry {
-  name: string
-  size: number
-  sha256: string
-  replicas: number
-  storedAt: string
-}
 
 t.test('files survive a SIGTERM and a restart on the same data dir', async (t) => {
   const dir = t.testdir()
@@ -56,7 +50,7 @@ t.test('files survive a SIGTERM and a restart on the same data dir', async (t) =
 
   const after = await runClient(['list', '--json'], { home, port: second.port })
   t.equal(after.code, 0, after.stderr)
-  const entries = JSON.parse(after.stdout.toString()) as ListEntry[]
+  const entries = JSON.parse(after.stdout.toString()) as FileInfo[]
   t.ok(Array.isArray(entries), 'list --json is an array')
   t.equal(entries.length, 1)
   const [entry] = entries

@@ -1,32 +1,18 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { readFile } from 'node:fs/promises'
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
+import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
 import t, { type Test } from 'tap'
 import { DepositoClient } from '../../lib/client/client.js'
 import { IdentityFile } from '../../lib/client/identity.js'
 import { startServer } from '../helpers/server.js'
+import { listen } from '../helpers/fake-server.js'
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
 
-async function listen(t: Test, onSocket: (s: Socket) => void): Promise<{ port: number; sockets: Socket[] }> {
-  const sockets: Socket[] = []
-  const server = createServer({ allowHalfOpen: true }, (s) => {
-    sockets.push(s)
-    s.on('error', () => {})
-    onSocket(s)
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(() => {
-    for (const s of sockets) s.destroy()
-    server.close()
-  })
-  return { port: (server.address() as AddressInfo).port, sockets }
-}
 
 async function client(t: Test, options: { identity?: IdentityFile; id?: string } = {}) {
   const server = await startServer(t)

@@ -1,7 +1,8 @@
 import { once } from 'node:events'
-import { createServer, type AddressInfo, type Socket } from 'node:net'
+import { createServer, type AddressInfo } from 'node:net'
 import t from 'tap'
 import { exchange, openConnection } from '../../lib/client/connection.js'
+import { listen } from '../helpers/fake-server.js'
 
 async function closedPort(): Promise<number> {
   const server = createServer()
@@ -32,19 +33,7 @@ t.test('exchange on a closed port rejects the same way', async (t) => {
 })
 
 t.test('a server that goes quiet past the idle timeout is TIMEOUT', async (t) => {
-  const sockets: Socket[] = []
-  const server = createServer({ allowHalfOpen: true }, (s) => {
-    sockets.push(s)
-    s.on('error', () => {})
-    s.resume()
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(() => {
-    for (const s of sockets) s.destroy()
-    server.close()
-  })
-  const { port } = server.address() as AddressInfo
+  const { port } = await listen(t, (s) => s.resume())
   await t.rejects(exchange({ host: '127.0.0.1', port }, { op: 'hello' }, { idleTimeoutMs: 50 }), {
     code: 'TIMEOUT',
     message: `the server at 127.0.0.1:${port} went quiet`,

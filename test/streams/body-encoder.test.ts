@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises'
 import { BodyEncoder } from '../../lib/streams/body-encoder.js'
 import { BodyDecoder } from '../../lib/streams/body-decoder.js'
 import { hashVerifier } from '../../lib/streams/hash-verifier.js'
+import { bytewise, cutAt } from '../helpers/chunks.js'
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 
@@ -25,18 +26,6 @@ function encoderFor(data: Buffer, chunked: boolean): BodyEncoder {
   return new BodyEncoder({ chunked, trailer: () => ({ size: data.length, hash: sha256(data) }) })
 }
 
-function cutAt(buf: Buffer, points: number[]): Buffer[] {
-  const cuts = [...new Set(points.map((p) => p % (buf.length + 1)))].sort((a, b) => a - b)
-  const parts: Buffer[] = []
-  let prev = 0
-  for (const c of cuts) {
-    parts.push(buf.subarray(prev, c))
-    prev = c
-  }
-  parts.push(buf.subarray(prev))
-  return parts
-}
-const bytewise = (buf: Buffer) => [...buf].map((b) => Buffer.from([b]))
 
 t.test('chunked framing on the wire', async (t) => {
   const data = Buffer.from('abcdefghijklmnopq')

@@ -3,6 +3,7 @@ import fc from 'fast-check'
 import { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { HeaderSplitter, type HeaderSplitterOptions } from '../../lib/streams/header-splitter.js'
+import { bytewise, cutAt } from '../helpers/chunks.js'
 
 interface Outcome {
   header: string
@@ -23,18 +24,6 @@ async function split(input: Buffer[], options: HeaderSplitterOptions = { maxByte
   return { header: await splitter.header, body: Buffer.concat(out), chunks: out }
 }
 
-function cutAt(buf: Buffer, points: number[]): Buffer[] {
-  const cuts = [...new Set(points.map((p) => p % (buf.length + 1)))].sort((a, b) => a - b)
-  const parts: Buffer[] = []
-  let prev = 0
-  for (const c of cuts) {
-    parts.push(buf.subarray(prev, c))
-    prev = c
-  }
-  parts.push(buf.subarray(prev))
-  return parts
-}
-const bytewise = (buf: Buffer) => [...buf].map((b) => Buffer.from([b]))
 
 const HEADER = 'op:deposit|nome_arquivo:ação 😀.txt|tamanho_arquivo:*'
 // A body with newlines, CR, NUL, a fake header line and bytes that are not UTF-8 (lone continuation, truncated lead).

@@ -1,0 +1,23 @@
+import { once } from 'node:events'
+import { createServer, type AddressInfo, type Socket } from 'node:net'
+import type { Test } from 'tap'
+
+/**
+ * A bare TCP server on 127.0.0.1:0 that hands each socket to `onSocket`: for playing a misbehaving deposito
+ * server to the client. Sockets and server are closed when the test ends.
+ */
+export async function listen(t: Test, onSocket: (s: Socket) => void): Promise<{ port: number; sockets: Socket[] }> {
+  const sockets: Socket[] = []
+  const server = createServer({ allowHalfOpen: true }, (s) => {
+    sockets.push(s)
+    s.on('error', () => {})
+    onSocket(s)
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => {
+    for (const s of sockets) s.destroy()
+    server.close()
+  })
+  return { port: (server.address() as AddressInfo).port, sockets }
+}
