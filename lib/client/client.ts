@@ -17,6 +17,8 @@ import { IdentityFile } from './identity.js'
  * of what it receives before it reports success.
  */
 export interface ClientOptions extends ConnectOptions {
+  /** How long to wait for a deposit's reply once its body is sent (default 10 minutes). */
+  commitTimeoutMs?: number
   server: ServerAddress
   /** An id to use; otherwise the one saved for this server, otherwise a new one the server issues. */
   id?: string
@@ -99,6 +101,9 @@ export class DepositoClient {
       if (answer && (stoppedByReply || answer.code !== 'CONNECTION_LOST')) throw answer
       throw toDepositoError(err, 'IO_ERROR')
     }
+    // Everything is sent; the server now fsyncs and commits, which for a large file on a slow disk can outlast
+    // the idle timeout meant for a stalled peer.
+    socket.setTimeout(this.#options.commitTimeoutMs ?? 10 * 60_000)
     const { fields } = await reply
     socket.destroy()
     return { ...decodeFileInfo(fields), copies: fields.copias === undefined ? 1 : parseCount('copias', fields.copias) }

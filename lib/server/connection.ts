@@ -102,6 +102,9 @@ export class Exchange {
   }
 
   #onIdle(): void {
+    // The whole request is in and no reply has started: the silence is ours (the final fsync and commit of a large
+    // file can take a while), not the client's. The next byte we write re-arms the timer.
+    if (this.#busy && this.#state === 'open' && this.body.writableEnded) return
     const err = new DepositoError('TIMEOUT', `no traffic for ${this.limits.idleTimeoutMs} ms`)
     if (this.#busy && !this.body.destroyed) this.body.destroy(err)
     else this.refuse(err)

@@ -102,3 +102,17 @@ t.test('stopping with no grace cuts an in-flight deposit and leaves no trace', a
   t.same(await readdir(server.store.layout.tmp), [])
   t.equal(server.store.stat(id, 'cut'), undefined)
 })
+
+t.test('a commit slower than the idle timeout is not reported as TIMEOUT', async (t) => {
+  const server = await startServer(t, { idleTimeoutMs: 100, lingerMs: 100 })
+  const { port } = server.address
+  const id = replyFields((await rawRequest(port, ['op:hello\n'])).line).id_cliente!
+  // Stand in for a long fsync: hold the commit for several idle periods. Waiting on time is the point here.
+  const commit = server.store.commitUpload.bind(server.store)
+  server.store.commitUpload = async (...args) => {
+    await new Promise((resolve) => setTimeout(resolve, 400))
+    return commit(...args)
+  }
+  const reply = await rawRequest(port, [`op:deposit|id_cliente:${id}|tamanho_arquivo:3|hash_arquivo:${sha('abc')}|nome_arquivo:slow\n`, 'abc'])
+  t.same([replyFields(reply.line).status, replyFields(reply.line).nome_arquivo], ['ok', 'slow'])
+})
