@@ -3,7 +3,7 @@ import { open, rename, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import type { Readable, Writable } from 'node:stream'
-import { DepositoError, toDepositoError } from '../protocol/errors.js'
+import { DepositoError, ERROR_CODES, localIoError } from '../protocol/errors.js'
 import type { FileInfo } from '../protocol/messages.js'
 import type { DepositoClient, DepositResult } from '../client/client.js'
 import { formatBytes, formatDate, formatTable, printableName } from './format.js'
@@ -32,7 +32,7 @@ async function openInput(path: string, stdin: Readable): Promise<{ source: Reada
   try {
     info = await stat(path)
   } catch (err) {
-    throw toDepositoError(err, 'IO_ERROR')
+    throw localIoError(err, `cannot read ${path}`)
   }
   if (!info.isFile()) throw new DepositoError('IO_ERROR', `${path} is not a regular file`)
   return { source: createReadStream(path), size: info.size }
@@ -55,6 +55,12 @@ export async function depositCommand(
     progress.stop()
     const copies = `${done.copies} ${done.copies === 1 ? 'copy' : 'copies'}`
     result(out, done, `deposited ${printableName(done.name)} (${formatBytes(done.size)}, sha256 ${done.sha256.slice(0, 16)}…, ${copies})\n`)
+    if (done.degraded) {
+      // Stored and safe on the server, but short of the replicas asked for: a warning and its own exit status.
+      const wanted = done.replicas + 1
+      out.stderr.write(`deposito: DEGRADED: ${printableName(done.name)} has ${done.copies} of ${wanted} copies for now; the server will restore the rest\n`)
+      process.exitCode = ERROR_CODES.DEGRADED.exit
+    }
     return done
   } finally {
     progress.stop()
@@ -91,7 +97,7 @@ export async function retrieveCommand(client: DepositoClient, out: Output, name:
     const sink: Writable = await open(temp, 'wx').then(
       (handle) => handle.createWriteStream(),
       (err: unknown) => {
-        throw toDepositoError(err, 'IO_ERROR')
+        throw localIoError(err, `cannot write ${path}`)
       },
     )
     try {

@@ -26,7 +26,13 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env, { json = fals
   const program = new Command('deposito-client')
     // Set before any subcommand exists: subcommands copy these settings when they are created.
     .exitOverride()
-    .configureOutput(json ? { outputError: () => {} } : {})
+    // Usage mistakes read like every other failure: one `deposito: USAGE: ...` line (none at all in --json mode,
+    // where main() prints the JSON document).
+    .configureOutput({
+      outputError: (text, write) => {
+        if (!json) write(`deposito: USAGE: ${text.trim().replace(/^error: /, '')} (see --help)\n`)
+      },
+    })
     .description('Deposit files on a deposito server and retrieve them.')
     .addOption(new Option('-s, --server <host:port>', 'server address').env('DEPOSITO_SERVER').default(DEFAULT_SERVER))
     .addOption(new Option('--id <uuid>', 'client id to use (default: the one saved for this server)').env('DEPOSITO_ID'))
@@ -34,7 +40,6 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env, { json = fals
     .option('-q, --quiet', 'print nothing on success')
     .option('--progress', 'show a progress bar even when stderr is not a terminal')
     .option('--no-progress', 'never show a progress bar')
-    .showHelpAfterError('(run with --help for usage)')
     .showSuggestionAfterError(true)
     .addHelpText(
       'after',
@@ -123,8 +128,9 @@ async function setup(cmd: Command, env: NodeJS.ProcessEnv): Promise<{ client: De
   return { client, out: { json, quiet: opts.quiet === true, progress, stdout: process.stdout, stderr: process.stderr } }
 }
 
-function fail(err: DepositoError, json: boolean): number {
-  if (json) process.stdout.write(JSON.stringify({ error: { code: err.code, message: err.message } }) + '\n')
+function fail(err: DepositoError, json: boolean, stdoutHasData: boolean): number {
+  // With `-o -` stdout carries file bytes; a JSON document after them would corrupt the output.
+  if (json) (stdoutHasData ? process.stderr : process.stdout).write(JSON.stringify({ error: { code: err.code, message: err.message } }) + '\n')
   else process.stderr.write(`deposito: ${err.code}: ${err.message}\n`)
   return err.exitCode
 }
@@ -138,17 +144,18 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       return 0
     }
     await program.parseAsync(argv)
-    return 0
+    // A command that succeeded with a warning (DEGRADED) has set its own status.
+    return Number(process.exitCode ?? 0)
   } catch (err) {
     if (err instanceof CommanderError) {
       // Help and version are "errors" to commander; usage mistakes were already printed by it, except in --json.
       if (err.exitCode === 0) return 0
-      return json ? fail(new DepositoError('USAGE', err.message.replace(/^error: /, '')), true) : ERROR_CODES.USAGE.exit
+      return json ? fail(new DepositoError('USAGE', err.message.replace(/^error: /, '')), true, false) : ERROR_CODES.USAGE.exit
     }
     const e = toDepositoError(err)
     if (e.code === 'UNKNOWN_CLIENT') {
       e.message += ` — pass the right --id, or remove its entry from ${new IdentityFile(defaultHome()).path} to be issued a new one`
     }
-    return fail(e, json)
+    return fail(e, json, argv.some((a, i) => a === '--output=-' || a === '-o-' || ((a === '-o' || a === '--output') && argv[i + 1] === '-')))
   }
 }

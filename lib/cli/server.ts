@@ -1,7 +1,9 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { DEFAULT_PORT } from '../protocol/messages.js'
 import { toDepositoError } from '../protocol/errors.js'
-import { DepositoServer, SERVER_DEFAULTS } from '../server/server.js'
+import { DepositoServer, SERVER_DEFAULTS, type ServerOptions } from '../server/server.js'
+import { loadSecret } from '../cluster/peer-auth.js'
+import { startLocalCluster } from './local-cluster.js'
 import { createLogger } from '../server/logger.js'
 
 /** `bin/server`: flags in, a running node out; SIGINT/SIGTERM stop it gracefully, a second signal at once. */
@@ -24,6 +26,11 @@ export function buildProgram(): Command {
     .option('--idle-timeout <seconds>', 'drop a connection silent this long', integer(1, 86_400), SERVER_DEFAULTS.idleTimeoutMs / 1000)
     .option('--max-connections <n>', 'connections served at once; more are refused with BUSY', integer(1, 100_000), SERVER_DEFAULTS.maxConnections)
     .option('--shutdown-grace <seconds>', 'how long in-flight requests may finish after SIGTERM', integer(0, 3600), SERVER_DEFAULTS.shutdownGraceMs / 1000)
+    .option('--secret-file <file>', 'cluster secret shared by all nodes (or env DEPOSITO_SECRET); needed for --join')
+    .option('--join <host:port>', 'register as a mirror of the primary at this address')
+    .option('--advertise <host:port>', 'address the primary should dial to reach this mirror (default: --host:--port)')
+    .option('--heartbeat-interval <seconds>', 'how often a primary checks its mirrors', integer(1, 3600), SERVER_DEFAULTS.heartbeatIntervalMs / 1000)
+    .option('--local-cluster <nodes>', 'run a primary here and nodes-1 mirrors on the next ports, under DATA/node-K', integer(1, 16))
     .addOption(new Option('--log-level <level>', 'log verbosity').choices(['debug', 'info', 'warn', 'error', 'silent']).default('info'))
     .showHelpAfterError('(run with --help for usage)')
 }
@@ -38,6 +45,11 @@ interface Flags {
   maxConnections: number
   shutdownGrace: number
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent'
+  secretFile?: string
+  join?: string
+  advertise?: string
+  heartbeatInterval: number
+  localCluster?: number
 }
 
 export async function main(argv: string[] = process.argv): Promise<void> {
@@ -50,9 +62,10 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     return
   }
   const log = createLogger(flags.logLevel)
-  let server: DepositoServer
+  let server: { close(): Promise<void> }
   try {
-    server = await DepositoServer.start({
+    const options: ServerOptions = {
+      ...SERVER_DEFAULTS,
       host: flags.host,
       port: flags.port,
       dataDir: flags.data,
@@ -61,8 +74,18 @@ export async function main(argv: string[] = process.argv): Promise<void> {
       idleTimeoutMs: flags.idleTimeout * 1000,
       maxConnections: flags.maxConnections,
       shutdownGraceMs: flags.shutdownGrace * 1000,
+      heartbeatIntervalMs: flags.heartbeatInterval * 1000,
+      secret: await loadSecret(flags.secretFile),
+      join: flags.join,
+      advertise: flags.advertise,
       log,
-    })
+    }
+    if (flags.localCluster) {
+      const cluster = await startLocalCluster(flags.localCluster, options, { logLevel: flags.logLevel, secretFile: flags.secretFile }, log)
+      server = { close: () => cluster.stop() }
+    } else {
+      server = await DepositoServer.start(options)
+    }
   } catch (err) {
     const e = toDepositoError(err)
     process.stderr.write(`deposito-server: ${e.code}: cannot start on ${flags.host}:${flags.port}: ${e.message}\n`)

@@ -1,7 +1,7 @@
 import { Writable, type Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import split2 from 'split2'
-import { DepositoError, toDepositoError } from '../protocol/errors.js'
+import { DepositoError, localIoError, toDepositoError } from '../protocol/errors.js'
 import { decodeFields } from '../protocol/fields.js'
 import { decodeFileInfo, encodeRequest, parseCount, type FileInfo } from '../protocol/messages.js'
 import { BodyDecoder } from '../streams/body-decoder.js'
@@ -34,7 +34,12 @@ export interface DepositOptions {
 }
 
 export interface DepositResult extends FileInfo {
+  /** Copies that exist now: the server's own plus every mirror that confirmed. */
   copies: number
+  /** Fewer mirrors confirmed than qtd_replicas asked for; the server's repair will make up the difference. */
+  degraded: boolean
+  /** Addresses of the mirrors holding a copy. */
+  mirrors: string[]
 }
 
 export class DepositoClient {
@@ -59,9 +64,8 @@ export class DepositoClient {
     const { fields } = await exchange(this.#options.server, { op: 'hello' }, this.#options)
     const id = fields.id_cliente
     if (!id) throw new DepositoError('PROTOCOL_ERROR', 'hello reply without id_cliente')
-    await identity?.set(this.server, id)
-    this.#id = id
-    return id
+    this.#id = identity ? await identity.claim(this.server, id) : id
+    return this.#id
   }
 
   /** Confirms the server knows our id (the seed's reconnect). */
@@ -86,6 +90,7 @@ export class DepositoClient {
     socket.write(
       encodeRequest({ op: 'deposit', clientId, name: options.name, replicas: options.replicas, size: options.size ?? null, hash: null }),
     )
+    const firstFailure = whoFailedFirst({ source, hasher, encoder, socket })
     try {
       await pipeline(source, hasher, encoder, socket, { signal: refused.signal })
     } catch (err) {
@@ -99,14 +104,19 @@ export class DepositoClient {
       // (Checked on the error, not the signal: our own failure also ends the reply and fires the signal, later.)
       const stoppedByReply = (err as Error).name === 'AbortError'
       if (answer && (stoppedByReply || answer.code !== 'CONNECTION_LOST')) throw answer
-      throw toDepositoError(err, 'IO_ERROR')
+      throw firstFailure() === 'source' ? localIoError(err, 'could not read the input') : toDepositoError(err, 'IO_ERROR')
     }
     // Everything is sent; the server now fsyncs and commits, which for a large file on a slow disk can outlast
     // the idle timeout meant for a stalled peer.
     socket.setTimeout(this.#options.commitTimeoutMs ?? 10 * 60_000)
     const { fields } = await reply
     socket.destroy()
-    return { ...decodeFileInfo(fields), copies: fields.copias === undefined ? 1 : parseCount('copias', fields.copias) }
+    return {
+      ...decodeFileInfo(fields),
+      copies: fields.copias === undefined ? 1 : parseCount('copias', fields.copias),
+      degraded: fields.degradado === '1',
+      mirrors: fields.espelhos ? fields.espelhos.split(',') : [],
+    }
   }
 
   /** Streams a file into `sink`; rejects with HASH_MISMATCH if the bytes are not the ones deposited. */
@@ -117,7 +127,10 @@ export class DepositoClient {
       const info = decodeFileInfo(fields)
       const decoder = new BodyDecoder({ size: info.size, trailer: false })
       const verifier = hashVerifier({ expected: () => info.sha256, onBytes: onBytes && ((n) => onBytes(n, info)) })
+      // A failing output (a full local disk, a closed pipe downstream) is a local problem, not a network one.
+      const firstFailure = whoFailedFirst({ body, decoder, verifier, sink })
       await pipeline(body, decoder, verifier, sink).catch((err: unknown) => {
+        if (firstFailure() === 'sink') throw localIoError(err, 'could not write the output')
         const e = toDepositoError(err, 'IO_ERROR')
         if (e.code !== 'BAD_BODY') throw e
         // Fewer bytes than announced: the connection was cut. More: the server broke the protocol.
@@ -163,4 +176,14 @@ export class DepositoClient {
     socket.destroy()
     return decodeFileInfo(fields)
   }
+}
+
+/**
+ * A pipeline destroys every stage with the first error, so after the fact a local file's failure and the
+ * network's look alike; the stage that emitted 'error' first is the one that failed.
+ */
+function whoFailedFirst<K extends string>(streams: Record<K, NodeJS.EventEmitter>): () => K | undefined {
+  let first: K | undefined
+  for (const [key, stream] of Object.entries(streams) as [K, NodeJS.EventEmitter][]) stream.once('error', () => (first ??= key))
+  return () => first
 }

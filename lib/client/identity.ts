@@ -1,4 +1,4 @@
-import { mkdir, readFile } from 'node:fs/promises'
+import { mkdir, open, readFile, rm, stat } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { writeFileDurable } from '../store/durable-fs.js'
@@ -33,8 +33,46 @@ export class IdentityFile {
   }
 
   async set(server: string, id: string): Promise<void> {
-    const ids = { ...(await this.#read()), [server]: id }
+    await this.#locked(async () => {
+      const ids = { ...(await this.#read()), [server]: id }
+      await writeFileDurable(this.path, JSON.stringify(ids, null, 2) + '\n', this.home, 0o600)
+    })
+  }
+
+  /**
+   * Saves `id` for `server` unless another client process saved one first, and returns the id that stands. Many
+   * first runs at once (a script depositing in parallel) must end up sharing one id, not each keeping its own.
+   */
+  async claim(server: string, id: string): Promise<string> {
+    return this.#locked(async () => {
+      const ids = await this.#read()
+      if (ids[server]) return ids[server]
+      await writeFileDurable(this.path, JSON.stringify({ ...ids, [server]: id }, null, 2) + '\n', this.home, 0o600)
+      return id
+    })
+  }
+
+  /** A lock file beside ids.json serialises its read-modify-write across processes; a stale one is broken. */
+  async #locked<T>(section: () => Promise<T>): Promise<T> {
     await mkdir(this.home, { recursive: true, mode: 0o700 })
-    await writeFileDurable(this.path, JSON.stringify(ids, null, 2) + '\n', this.home, 0o600)
+    const lock = `${this.path}.lock`
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await (await open(lock, 'wx', 0o600)).close()
+        break
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+        const age = Date.now() - (await stat(lock).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs
+        if (age > STALE_LOCK_MS || attempt > 200) await rm(lock, { force: true })
+        else await new Promise((resolve) => setTimeout(resolve, 10))
+      }
+    }
+    try {
+      return await section()
+    } finally {
+      await rm(lock, { force: true })
+    }
   }
 }
+
+const STALE_LOCK_MS = 5_000

@@ -6,6 +6,7 @@
 export const ERROR_CODES = {
   INTERNAL: { exit: 1, summary: 'unexpected failure (a bug, or an unreadable disk)' },
   USAGE: { exit: 2, summary: 'the command line is wrong' },
+  DEGRADED: { exit: 3, summary: 'stored, but on fewer mirrors than asked; the server restores the count later' },
   BAD_HEADER: { exit: 10, summary: 'the request line is malformed, too long, or misses a field' },
   BAD_NAME: { exit: 11, summary: 'the file name is empty or too long' },
   BAD_BODY: { exit: 12, summary: 'the body is shorter or longer than announced, or badly framed' },
@@ -21,6 +22,7 @@ export const ERROR_CODES = {
   CONNECTION_LOST: { exit: 22, summary: 'the connection dropped before the reply' },
   IO_ERROR: { exit: 23, summary: 'a local file could not be read or written' },
   PROTOCOL_ERROR: { exit: 24, summary: 'the other side broke the protocol' },
+  UNAUTHORIZED: { exit: 25, summary: 'a peer request without a valid cluster signature' },
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES
@@ -68,4 +70,10 @@ export function toDepositoError(err: unknown, fallback: ErrorCode = 'INTERNAL'):
   const mapped = typeof sys?.code === 'string' && Object.hasOwn(SYSTEM_CODES, sys.code) ? SYSTEM_CODES[sys.code] : undefined
   const message = err instanceof Error ? err.message : String(err)
   return new DepositoError(mapped ?? fallback, message, { cause: err })
+}
+
+/** A failure of a local file or stream (ours, not the server's): always IO_ERROR, whatever its errno. */
+export function localIoError(err: unknown, what: string): DepositoError {
+  if (err instanceof DepositoError) return err
+  return new DepositoError('IO_ERROR', `${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
 }

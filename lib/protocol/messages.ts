@@ -46,7 +46,30 @@ export interface DeleteRequest {
   clientId: string
   name: string
 }
-export type Request = HelloRequest | DepositRequest | RetrieveRequest | ListRequest | DeleteRequest
+/** Peer requests, signed with the cluster secret (lib/cluster/peer-auth.ts). */
+export interface JoinRequest {
+  op: 'join'
+  /** The address the joining mirror serves on, as the primary should dial it. */
+  node: string
+}
+export interface PingRequest {
+  op: 'ping'
+}
+/** A primary pushing its copy of a file to a mirror: a deposit's framing, on the owner's behalf. */
+export interface ReplicateRequest extends Omit<DepositRequest, 'op'> {
+  op: 'replicate'
+}
+export interface DropRequest {
+  op: 'drop'
+  clientId: string
+  name: string
+}
+export type PeerRequest = JoinRequest | PingRequest | ReplicateRequest | DropRequest
+export type Request = HelloRequest | DepositRequest | RetrieveRequest | ListRequest | DeleteRequest | PeerRequest
+
+export function isPeerRequest(request: Request): request is PeerRequest {
+  return request.op === 'join' || request.op === 'ping' || request.op === 'replicate' || request.op === 'drop'
+}
 export type Op = Request['op']
 
 function required(fields: Fields, key: string): string {
@@ -87,11 +110,16 @@ export function parseRequest(fields: Fields): Request {
   if (op === 'hello') {
     return fields.id_cliente === undefined ? { op } : { op, clientId: parseClientId(fields.id_cliente) }
   }
+  if (op === 'join') return { op, node: required(fields, 'node') }
+  if (op === 'ping') return { op }
   const clientId = parseClientId(required(fields, 'id_cliente'))
   switch (op) {
-    case 'deposit': {
+    case 'deposit':
+    case 'replicate': {
       const size = required(fields, 'tamanho_arquivo')
       const hash = required(fields, 'hash_arquivo')
+      // A chunked body always ends in a trailer with the hash; a second, header hash could only contradict it.
+      if (size === LATER && hash !== LATER) throw new DepositoError('BAD_HEADER', 'tamanho_arquivo:* requires hash_arquivo:*')
       return {
         op,
         clientId,
@@ -103,6 +131,7 @@ export function parseRequest(fields: Fields): Request {
     }
     case 'retrieve':
     case 'delete':
+    case 'drop':
       return { op, clientId, name: parseName(required(fields, 'nome_arquivo')) }
     case 'list':
       return { op, clientId }
@@ -112,22 +141,32 @@ export function parseRequest(fields: Fields): Request {
 }
 
 export function encodeRequest(request: Request): string {
+  return encodeFields(requestFields(request))
+}
+
+/** A request as wire fields, in wire order; peers sign these (PeerAuth.sign) instead of encoding them bare. */
+export function requestFields(request: Request): Record<string, string | number | undefined> {
   const common = { op: request.op, v: PROTOCOL_VERSION, id_cliente: 'clientId' in request ? request.clientId : undefined }
   switch (request.op) {
     case 'hello':
     case 'list':
-      return encodeFields(common)
+    case 'ping':
+      return common
+    case 'join':
+      return { ...common, node: request.node }
     case 'retrieve':
     case 'delete':
-      return encodeFields({ ...common, nome_arquivo: request.name })
+    case 'drop':
+      return { ...common, nome_arquivo: request.name }
     case 'deposit':
-      return encodeFields({
+    case 'replicate':
+      return {
         ...common,
         qtd_replicas: request.replicas,
         tamanho_arquivo: request.size ?? LATER,
         hash_arquivo: request.hash ?? LATER,
         nome_arquivo: request.name,
-      })
+      }
   }
 }
 

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Logger } from 'pino'
 import { DepositoError, toDepositoError } from '../protocol/errors.js'
-import { decodeFields } from '../protocol/fields.js'
+import { decodeFields, type Fields } from '../protocol/fields.js'
 import { encodeError, encodeOk, parseRequest, type Request } from '../protocol/messages.js'
 import { HeaderSplitter } from '../streams/header-splitter.js'
 
@@ -27,6 +27,9 @@ export type RequestHandler = (request: Request, exchange: Exchange) => Promise<v
 
 export class Exchange {
   readonly body: HeaderSplitter
+  /** The request line as received (peer signatures are checked over these exact bytes), and its fields. */
+  headerLine = ''
+  headerFields: Fields = {}
   /** open: nothing said yet; replying: a success line is out and its body is flowing; done: nothing more to say. */
   #state: 'open' | 'replying' | 'done' = 'open'
   #busy = false
@@ -45,6 +48,11 @@ export class Exchange {
       if (!this.body.writableEnded) this.body.destroy(new DepositoError('CONNECTION_LOST', 'the client went away mid-request'))
     })
     socket.setTimeout(limits.idleTimeoutMs, () => this.#onIdle())
+    // The idle timer restarts at every byte, so a header dribbled one byte at a time would hold a connection
+    // slot for hours; the whole header line must arrive within one idle period of the accept.
+    const headerDeadline = setTimeout(() => this.#onIdle(), limits.idleTimeoutMs).unref()
+    const clear = () => clearTimeout(headerDeadline)
+    this.body.header.then(clear, clear)
   }
 
   /** True while a request is being served: shutdown lets these finish and closes the rest at once. */
@@ -54,7 +62,9 @@ export class Exchange {
 
   async serve(handle: RequestHandler): Promise<void> {
     try {
-      const request = parseRequest(decodeFields(await this.body.header))
+      this.headerLine = await this.body.header
+      this.headerFields = decodeFields(this.headerLine)
+      const request = parseRequest(this.headerFields)
       this.#busy = true
       this.log = this.log.child({ op: request.op, client: 'clientId' in request ? request.clientId : undefined })
       await handle(request, this)

@@ -1,10 +1,28 @@
+import type { Membership } from '../cluster/membership.js'
+import type { PeerAuth } from '../cluster/peer-auth.js'
+import type { PeerClient } from '../cluster/peer-client.js'
 import type { BlobStore } from '../store/blob-store.js'
+
+/** What a node that is part of a cluster (it has a secret) can do beyond storing files. */
+export interface ClusterContext {
+  auth: PeerAuth
+  peers: PeerClient
+  /** The mirrors of this node, when it acts as a primary. */
+  membership: Membership
+  /** A mirror that stops taking bytes for this long is cut off; the deposit goes on without it. */
+  replicaStallMs: number
+  /** How long a mirror may take to verify and commit its copy once the body is through. */
+  replicaAckMs: number
+}
 
 /** What request handlers need from the node that runs them. */
 export interface ServerContext {
   store: BlobStore
   /** qtd_replicas for a deposit that does not say. */
   defaultReplicas: number
-  /** How many mirrors could take a replica right now (none on a lone node). */
-  liveMirrors(): number
+  cluster?: ClusterContext
+}
+
+export function liveMirrors(ctx: ServerContext): string[] {
+  return ctx.cluster?.membership.live() ?? []
 }

@@ -1,9 +1,10 @@
 import { Readable } from 'node:stream'
 import { encodeFields } from '../protocol/fields.js'
-import { encodeFileInfo, type Request } from '../protocol/messages.js'
+import { encodeFileInfo, isPeerRequest, type Request } from '../protocol/messages.js'
 import type { Exchange } from './connection.js'
 import type { ServerContext } from './context.js'
 import { deposit, unknownClient } from './deposit.js'
+import { handlePeerRequest } from './peer-handlers.js'
 
 /** Routes a parsed request to its verb. Every verb but hello needs an id this server issued. */
 export async function handleRequest(request: Request, exchange: Exchange, ctx: ServerContext): Promise<void> {
@@ -17,6 +18,7 @@ export async function handleRequest(request: Request, exchange: Exchange, ctx: S
     exchange.log.info({ client: id }, 'issued a new client id')
     return exchange.ok({ id_cliente: id, novo: 1 })
   }
+  if (isPeerRequest(request)) return handlePeerRequest(request, exchange, ctx)
   if (request.op === 'deposit') return deposit(request, exchange, ctx)
   if (!store.hasClient(request.clientId)) throw unknownClient(request.clientId)
   switch (request.op) {
@@ -37,7 +39,24 @@ export async function handleRequest(request: Request, exchange: Exchange, ctx: S
     case 'delete': {
       const info = await store.delete(request.clientId, request.name)
       exchange.log.info({ name: info.name }, 'deleted')
+      await dropReplicas(request.clientId, request.name, exchange, ctx)
       return exchange.ok(encodeFileInfo(info))
     }
   }
+}
+
+/**
+ * Asks every live mirror to drop its copy (a mirror without one says so). Best effort: a mirror that is down now
+ * keeps a stale copy until it is asked again.
+ */
+async function dropReplicas(owner: string, name: string, exchange: Exchange, ctx: ServerContext): Promise<void> {
+  const cluster = ctx.cluster
+  if (!cluster) return
+  await Promise.all(
+    cluster.membership.live().map((mirror) =>
+      cluster.peers
+        .request(mirror, { op: 'drop', id_cliente: owner, nome_arquivo: name })
+        .catch((err: unknown) => exchange.log.warn({ mirror, err: (err as Error).message }, 'could not drop a replica')),
+    ),
+  )
 }

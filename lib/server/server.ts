@@ -5,7 +5,12 @@ import { DepositoError } from '../protocol/errors.js'
 import { DEFAULT_PORT, encodeError } from '../protocol/messages.js'
 import { BlobStore } from '../store/blob-store.js'
 import { Exchange, type ConnectionLimits } from './connection.js'
-import type { ServerContext } from './context.js'
+import type { ClusterContext, ServerContext } from './context.js'
+import { formatAddress } from '../client/address.js'
+import { startHeartbeats, joinPrimary } from '../cluster/heartbeat.js'
+import { Membership, type MirrorStatus } from '../cluster/membership.js'
+import { PeerAuth } from '../cluster/peer-auth.js'
+import { PeerClient } from '../cluster/peer-client.js'
 import { handleRequest } from './handlers.js'
 import { createLogger } from './logger.js'
 
@@ -22,6 +27,15 @@ export interface ServerOptions extends ConnectionLimits {
   maxConnections: number
   shutdownGraceMs: number
   log: Logger
+  /** The cluster secret; without it the node stands alone and refuses peer requests. */
+  secret?: Buffer
+  /** A primary to register with as its mirror (HOST:PORT). */
+  join?: string
+  /** The address peers should dial to reach this node (default: host:port as listening). */
+  advertise?: string
+  heartbeatIntervalMs: number
+  replicaStallMs: number
+  replicaAckMs: number
 }
 
 export const SERVER_DEFAULTS: Omit<ServerOptions, 'log'> = {
@@ -34,6 +48,9 @@ export const SERVER_DEFAULTS: Omit<ServerOptions, 'log'> = {
   lingerMs: 2_000,
   maxConnections: 256,
   shutdownGraceMs: 10_000,
+  heartbeatIntervalMs: 2_000,
+  replicaStallMs: 10_000,
+  replicaAckMs: 30_000,
 }
 
 export class DepositoServer {
@@ -44,21 +61,36 @@ export class DepositoServer {
   readonly #options: ServerOptions
   readonly #context: ServerContext
   #closing: Promise<void> | undefined
+  readonly #stopping = new AbortController()
+  #stopHeartbeats = () => {}
 
-  private constructor(options: ServerOptions, store: BlobStore) {
+  private constructor(options: ServerOptions, store: BlobStore, cluster: ClusterContext | undefined) {
     this.#options = options
-    this.#context = { store, defaultReplicas: options.defaultReplicas, liveMirrors: () => 0 }
+    this.#context = { store, defaultReplicas: options.defaultReplicas, cluster }
     // Half-open: the client ends its side to mark the end of its request, and still reads the reply.
     this.#server = createServer({ allowHalfOpen: true }, (socket) => this.#accept(socket))
   }
 
   static async start(partial: Partial<ServerOptions> = {}): Promise<DepositoServer> {
     const options: ServerOptions = { ...SERVER_DEFAULTS, log: createLogger('silent'), ...partial }
+    if (options.join && !options.secret) throw new DepositoError('USAGE', '--join needs the cluster secret (--secret-file or DEPOSITO_SECRET)')
     const store = await BlobStore.open(options.dataDir, options.log)
-    const server = new DepositoServer(options, store)
+    const cluster = options.secret && (await openCluster(options))
+    const server = new DepositoServer(options, store, cluster)
     server.#server.listen(options.port, options.host)
     await once(server.#server, 'listening')
     options.log.info({ address: server.address, data: options.dataDir }, 'listening')
+    if (cluster) {
+      // Pings get their own short timeout: a frozen mirror must be marked down in a few beats, not after the
+      // long timeout that replica transfers need.
+      const pingTimeoutMs = Math.max(500, options.heartbeatIntervalMs)
+      const pinger = new PeerClient(cluster.auth, { connectTimeoutMs: pingTimeoutMs, idleTimeoutMs: pingTimeoutMs })
+      server.#stopHeartbeats = startHeartbeats(cluster.membership, pinger, options.heartbeatIntervalMs, options.log)
+      if (options.join) {
+        const node = options.advertise ?? formatAddress({ host: options.host, port: server.address.port })
+        void joinPrimary(cluster.peers, options.join, node, options.log, server.#stopping.signal)
+      }
+    }
     return server
   }
 
@@ -68,6 +100,11 @@ export class DepositoServer {
 
   get store(): BlobStore {
     return this.#context.store
+  }
+
+  /** This node's mirrors and what the last heartbeat said of each (empty on a node outside any cluster). */
+  mirrors(): MirrorStatus[] {
+    return this.#context.cluster?.membership.all() ?? []
   }
 
   #accept(socket: Socket): void {
@@ -98,6 +135,8 @@ export class DepositoServer {
   }
 
   async #close(graceMs: number): Promise<void> {
+    this.#stopping.abort()
+    this.#stopHeartbeats()
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()))
     for (const ex of this.#exchanges) if (!ex.busy) ex.socket.destroy()
     const deadline = setTimeout(() => {
@@ -106,6 +145,18 @@ export class DepositoServer {
     await closed
     await Promise.allSettled(this.#serving)
     clearTimeout(deadline)
+    await this.store.close()
     this.#options.log.info('stopped')
+  }
+}
+
+async function openCluster(options: ServerOptions): Promise<ClusterContext> {
+  const auth = new PeerAuth(options.secret!)
+  return {
+    auth,
+    peers: new PeerClient(auth, { connectTimeoutMs: 2_000, idleTimeoutMs: options.replicaAckMs }),
+    membership: await Membership.open(options.dataDir),
+    replicaStallMs: options.replicaStallMs,
+    replicaAckMs: options.replicaAckMs,
   }
 }

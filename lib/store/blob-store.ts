@@ -7,6 +7,7 @@ import type { FileInfo } from '../protocol/messages.js'
 import { fsyncDir, renameDurable, tempName, writeFileDurable } from './durable-fs.js'
 import { KeyedMutex } from './keyed-mutex.js'
 import { Layout } from './layout.js'
+import { lockDataDir } from './dir-lock.js'
 
 /**
  * The atomic, crash-safe file store of one node.
@@ -36,10 +37,19 @@ export class BlobStore {
     this.layout = new Layout(root)
   }
 
+  #unlock: () => Promise<void> = async () => {}
+
   static async open(root: string, log?: StoreLog): Promise<BlobStore> {
     const store = new BlobStore(root)
+    await mkdir(root, { recursive: true })
+    store.#unlock = await lockDataDir(root)
     await store.#recover(log)
     return store
+  }
+
+  /** Releases the data directory for another process. */
+  async close(): Promise<void> {
+    await this.#unlock()
   }
 
   async #recover(log?: StoreLog): Promise<void> {
@@ -56,18 +66,21 @@ export class BlobStore {
         continue
       }
       const entries = new Map<string, FileInfo>()
+      let unreadable = 0
       for (const file of files) {
         try {
           const info = parseRecord(await readFile(join(layout.files(id), file), 'utf8'))
           entries.set(info.name, info)
         } catch (err) {
+          unreadable++
           log?.warn({ client: id, file, err }, 'skipping unreadable metadata file')
         }
       }
       this.#index.set(id, entries)
       // A crash inside issueClientId can leave files/ without blobs/.
       await mkdir(layout.blobs(id), { recursive: true })
-      await this.#collectGarbage(id)
+      // An unreadable record may still point at its bytes: collecting now could destroy the only copy.
+      if (unreadable === 0) await this.#collectGarbage(id)
     }
   }
 
@@ -86,12 +99,31 @@ export class BlobStore {
 
   async issueClientId(): Promise<string> {
     const id = uuidv4()
+    await this.adoptClient(id)
+    return id
+  }
+
+  /** A mirror learns of a client id when the first replica for it arrives; the id is the primary's to issue. */
+  async adoptClient(id: string): Promise<void> {
+    if (this.#index.has(id)) return
     await mkdir(this.layout.files(id), { recursive: true })
     await mkdir(this.layout.blobs(id), { recursive: true })
     await fsyncDir(this.layout.client(id))
     await fsyncDir(this.layout.clients)
     this.#index.set(id, new Map())
-    return id
+  }
+
+  /** Files and bytes this node holds, for heartbeats and `status`. */
+  usage(): { files: number; bytes: number } {
+    let files = 0
+    let bytes = 0
+    for (const entries of this.#index.values()) {
+      for (const info of entries.values()) {
+        files++
+        bytes += info.size
+      }
+    }
+    return { files, bytes }
   }
 
   hasClient(id: string): boolean {
@@ -122,7 +154,13 @@ export class BlobStore {
       const entries = this.#entries(owner)
       await renameDurable(temp, this.layout.blob(owner, commit.sha256))
       const info: FileInfo = { name, ...commit, storedAt: new Date().toISOString() }
-      await writeFileDurable(this.layout.meta(owner, name), JSON.stringify(info) + '\n', this.layout.tmp)
+      try {
+        await writeFileDurable(this.layout.meta(owner, name), JSON.stringify(info) + '\n', this.layout.tmp)
+      } catch (err) {
+        // Not committed: give the bytes back now (a full disk is the usual cause) unless another name uses them.
+        await this.#dropBlobIfUnused(owner, commit.sha256)
+        throw err
+      }
       const old = entries.get(name)
       entries.set(name, info)
       if (old && old.sha256 !== info.sha256) await this.#dropBlobIfUnused(owner, old.sha256)

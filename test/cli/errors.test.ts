@@ -42,7 +42,7 @@ t.test('client failures: exit status, one stderr line, --json', async (t) => {
     for (const args of [['--bogus', 'list'], ['frobnicate']]) {
       const r = await runClient(args, { home, port })
       t.equal(r.code, EXIT.USAGE, `${args.join(' ')} exits 2`)
-      t.match(r.stderr, /^error: /, 'commander explains')
+      t.match(r.stderr, /^deposito: USAGE: /, 'one USAGE line, like every failure')
       t.equal(r.stdout.length, 0)
     }
     const bad = await runClient(['--bogus', 'list'], { home, port })
@@ -56,7 +56,7 @@ t.test('client failures: exit status, one stderr line, --json', async (t) => {
       for (const args of [['list', '--bogus'], ['deposit'], ['deposit', src, '--replicas', 'two'], ['retrieve']]) {
         const r = await runClient(args, { home, port })
         t.equal(r.code, EXIT.USAGE, `${args.join(' ')} exits 2`)
-        t.match(r.stderr, /^error: /, 'commander explains')
+        t.match(r.stderr, /^deposito: USAGE: /, 'one USAGE line, like every failure')
       }
     },
   )

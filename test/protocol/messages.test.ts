@@ -139,6 +139,8 @@ t.test('property: deposit requests round-trip through the wire, hostile names in
     size: fc.option(fc.maxSafeNat(), { nil: null }),
     hash: fc.option(hex64, { nil: null }),
   })
+    // A chunked body (size unknown) always carries its hash in the trailer.
+    .map((r) => (r.size === null ? { ...r, hash: null } : r))
   t.doesNotThrow(() =>
     fc.assert(
       fc.property(depositArb, (request) => {

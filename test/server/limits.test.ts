@@ -116,3 +116,15 @@ t.test('a commit slower than the idle timeout is not reported as TIMEOUT', async
   const reply = await rawRequest(port, [`op:deposit|id_cliente:${id}|tamanho_arquivo:3|hash_arquivo:${sha('abc')}|nome_arquivo:slow\n`, 'abc'])
   t.same([replyFields(reply.line).status, replyFields(reply.line).nome_arquivo], ['ok', 'slow'])
 })
+
+t.test('a header dribbled a byte at a time is cut at the idle timeout', async (t) => {
+  const server = await startServer(t, { idleTimeoutMs: 200, lingerMs: 100 })
+  const socket = await open(server.address.port)
+  const reply = firstLine(socket)
+  // A byte every 50 ms keeps the per-byte idle timer alive; only the header deadline can end this.
+  const drip = setInterval(() => socket.write('a'), 50)
+  t.teardown(() => clearInterval(drip))
+  t.equal((await reply).code, 'TIMEOUT')
+  clearInterval(drip)
+  socket.destroy()
+})

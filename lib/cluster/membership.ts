@@ -1,0 +1,75 @@
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { writeFileDurable } from '../store/durable-fs.js'
+import { KeyedMutex } from '../store/keyed-mutex.js'
+
+/**
+ * The mirrors a primary knows: their addresses survive restarts (`DATA/cluster.json`, written atomically); whether
+ * each is up is learned afresh from heartbeats, so a restarted primary treats every mirror as down until it
+ * answers once.
+ */
+export interface MirrorStatus {
+  address: string
+  up: boolean
+  /** ISO time of the last heartbeat answered. */
+  lastSeen?: string
+  /** What the mirror said about itself in its last heartbeat. */
+  files?: number
+  bytes?: number
+  free?: number
+}
+
+export class Membership {
+  readonly #file: string
+  readonly #tmp: string
+  readonly #mirrors = new Map<string, MirrorStatus>()
+  readonly #mutex = new KeyedMutex()
+
+  private constructor(dataDir: string) {
+    this.#file = join(dataDir, 'cluster.json')
+    this.#tmp = join(dataDir, 'tmp')
+  }
+
+  static async open(dataDir: string): Promise<Membership> {
+    const membership = new Membership(dataDir)
+    try {
+      const { mirrors } = JSON.parse(await readFile(membership.#file, 'utf8')) as { mirrors: string[] }
+      for (const address of mirrors) membership.#mirrors.set(address, { address, up: false })
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    }
+    return membership
+  }
+
+  /** Registers a mirror (idempotent); it counts as up since it has just spoken to us. */
+  async add(address: string): Promise<void> {
+    const known = this.#mirrors.has(address)
+    this.#mirrors.set(address, { ...this.#mirrors.get(address), address, up: true, lastSeen: new Date().toISOString() })
+    if (!known) await this.#mutex.run('file', () => this.#save())
+  }
+
+  /** Writes the list as it stands when the write runs; writes are serialised so joins at once all persist. */
+  async #save(): Promise<void> {
+    await writeFileDurable(this.#file, JSON.stringify({ mirrors: [...this.#mirrors.keys()] }, null, 2) + '\n', this.#tmp)
+  }
+
+  all(): MirrorStatus[] {
+    return [...this.#mirrors.values()]
+  }
+
+  live(): string[] {
+    return this.all()
+      .filter((m) => m.up)
+      .map((m) => m.address)
+  }
+
+  markUp(address: string, stats: Pick<MirrorStatus, 'files' | 'bytes' | 'free'> = {}): void {
+    const mirror = this.#mirrors.get(address)
+    if (mirror) Object.assign(mirror, stats, { up: true, lastSeen: new Date().toISOString() })
+  }
+
+  markDown(address: string): void {
+    const mirror = this.#mirrors.get(address)
+    if (mirror) mirror.up = false
+  }
+}

@@ -1,0 +1,40 @@
+import type { Socket } from 'node:net'
+import { parseAddress } from '../client/address.js'
+import { openConnection, readReply, type ConnectOptions } from '../client/connection.js'
+import type { Fields } from '../protocol/fields.js'
+import type { PeerAuth } from './peer-auth.js'
+
+/**
+ * A node speaking to another node: the same one-request connections as a client, with every header signed.
+ * It reuses the client's connection code, since a primary pushing a replica is, on the wire, a client.
+ */
+export class PeerClient {
+  constructor(
+    readonly auth: PeerAuth,
+    readonly options: ConnectOptions = {},
+  ) {}
+
+  /** A signed request without a body; resolves with the reply's fields. */
+  async request(address: string, fields: Record<string, string | number | undefined>): Promise<Fields> {
+    const socket = await openConnection(parseAddress(address), this.options)
+    const reply = readReply(socket)
+    socket.end(this.auth.sign(fields))
+    try {
+      return (await reply).fields
+    } finally {
+      socket.destroy()
+    }
+  }
+
+  /**
+   * Opens a signed request whose body the caller streams into `socket` (ending it marks the end of the body).
+   * `reply` settles with the peer's answer; it rejects if the peer refuses or the connection drops.
+   */
+  async open(address: string, fields: Record<string, string | number | undefined>): Promise<{ socket: Socket; reply: Promise<Fields> }> {
+    const socket = await openConnection(parseAddress(address), this.options)
+    const reply = readReply(socket).then(({ fields: f }) => f)
+    reply.catch(() => {})
+    socket.write(this.auth.sign(fields))
+    return { socket, reply }
+  }
+}
