@@ -11,7 +11,7 @@ import { depositCommand, deleteCommand, idCommand, listCommand, retrieveCommand,
  * failure, ours or the server's, leaves through `fail` with the exit code of its error code.
  */
 function count(value: string): number {
-  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number')
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) throw new InvalidArgumentError('expected a whole number')
   return Number(value)
 }
 

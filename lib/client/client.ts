@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises'
 import split2 from 'split2'
 import { DepositoError, localIoError, toDepositoError } from '../protocol/errors.js'
 import { decodeFields } from '../protocol/fields.js'
-import { decodeFileInfo, encodeRequest, parseCount, type FileInfo } from '../protocol/messages.js'
+import { decodeFileInfo, encodeRequest, parseClientId, parseCount, type FileInfo } from '../protocol/messages.js'
 import { BodyDecoder } from '../streams/body-decoder.js'
 import { BodyEncoder } from '../streams/body-encoder.js'
 import { hashVerifier } from '../streams/hash-verifier.js'
@@ -16,6 +16,8 @@ import { IdentityFile } from './identity.js'
  * the client hashes what it sends (the hash rides in the trailer, so a file is read once) and checks the hash
  * of what it receives before it reports success.
  */
+const MAX_LIST_LINE = 64 * 1024
+
 export interface ClientOptions extends ConnectOptions {
   /** How long to wait for a deposit's reply once its body is sent (default 10 minutes). */
   commitTimeoutMs?: number
@@ -62,8 +64,12 @@ export class DepositoClient {
     this.#id = await identity?.get(this.server)
     if (this.#id) return this.#id
     const { fields } = await exchange(this.#options.server, { op: 'hello' }, this.#options)
-    const id = fields.id_cliente
-    if (!id) throw new DepositoError('PROTOCOL_ERROR', 'hello reply without id_cliente')
+    let id: string
+    try {
+      id = parseClientId(fields.id_cliente ?? '')
+    } catch {
+      throw new DepositoError('PROTOCOL_ERROR', 'hello reply without a valid id_cliente')
+    }
     this.#id = identity ? await identity.claim(this.server, id) : id
     return this.#id
   }
@@ -160,7 +166,8 @@ export class DepositoClient {
           }
         },
       })
-      await pipeline(body, split2(), collect)
+      // Lines are capped like the status line: a hostile server cannot grow one without bound.
+      await pipeline(body, split2({ maxLength: MAX_LIST_LINE }), collect)
       if (files.length !== expected) {
         throw new DepositoError('CONNECTION_LOST', `the server announced ${expected} files and sent ${files.length}`)
       }

@@ -138,7 +138,8 @@ export class DepositoServer {
     this.#stopping.abort()
     this.#stopHeartbeats()
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()))
-    for (const ex of this.#exchanges) if (!ex.busy) ex.socket.destroy()
+    // Connections with no request under way are told why they are being closed.
+    for (const ex of this.#exchanges) if (!ex.busy) ex.refuse(new DepositoError('SHUTTING_DOWN', 'the server is stopping'))
     const deadline = setTimeout(() => {
       for (const ex of this.#exchanges) ex.socket.destroy()
     }, graceMs)

@@ -170,16 +170,20 @@ export class BlobStore {
 
   /** Opens the bytes before anything is said to the client, so a missing file is an error reply, not a cut stream. */
   async openBlob(owner: string, name: string): Promise<{ info: FileInfo; stream: ReadStream }> {
-    const info = this.stat(owner, name)
-    if (!info) throw new DepositoError('NOT_FOUND', `no file named ${JSON.stringify(name)}`)
-    try {
-      const handle = await open(this.layout.blob(owner, info.sha256), 'r')
-      return { info, stream: handle.createReadStream() }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new DepositoError('NOT_FOUND', `the bytes of ${JSON.stringify(name)} are missing from this node`)
+    // Twice at most: a replace that commits between our stat and our open removes the old blob; the second stat
+    // sees the new version.
+    for (let attempt = 0; ; attempt++) {
+      const info = this.stat(owner, name)
+      if (!info) throw new DepositoError('NOT_FOUND', `no file named ${JSON.stringify(name)}`)
+      try {
+        const handle = await open(this.layout.blob(owner, info.sha256), 'r')
+        return { info, stream: handle.createReadStream() }
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+        if (attempt > 0 || this.stat(owner, name) === info) {
+          throw new DepositoError('NOT_FOUND', `the bytes of ${JSON.stringify(name)} are missing from this node`)
+        }
       }
-      throw err
     }
   }
 

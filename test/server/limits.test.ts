@@ -74,10 +74,11 @@ t.test('stopping lets an in-flight deposit finish and refuses new connections', 
   // Only stop once the server has this upload in hand (its temp file exists).
   await waitForEntry(server.store.layout.tmp)
   const idle = await open(port)
+  const idleReply = firstLine(idle)
   const idleClosed = once(idle, 'close')
   const stopped = server.close()
+  t.equal((await idleReply).code, 'SHUTTING_DOWN', 'an idle connection is told why it is closed')
   await idleClosed
-  t.pass('an idle connection is cut (or, if it raced the stop, refused)')
   const refused = await rawRequest(port, ['op:hello\n']).catch((err: NodeJS.ErrnoException) => err.code)
   t.equal(refused, 'ECONNREFUSED', 'no new connections once stopping')
   socket.end(body.subarray(1000))
