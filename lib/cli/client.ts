@@ -1,6 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { DepositoClient } from '../client/client.js'
-import { DEFAULT_SERVER, parseAddress } from '../client/address.js'
+import { DEFAULT_SERVER, parseAddressList } from '../client/address.js'
 import { IdentityFile, defaultHome } from '../client/identity.js'
 import { DepositoError, ERROR_CODES, toDepositoError } from '../protocol/errors.js'
 import { parseClientId } from '../protocol/messages.js'
@@ -34,7 +34,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env, { json = fals
       },
     })
     .description('Deposit files on a deposito server and retrieve them.')
-    .addOption(new Option('-s, --server <host:port>', 'server address').env('DEPOSITO_SERVER').default(DEFAULT_SERVER))
+    .addOption(new Option('-s, --server <host:port,...>', 'server address; a comma-separated list is tried in order').env('DEPOSITO_SERVER').default(DEFAULT_SERVER))
     .addOption(new Option('--id <uuid>', 'client id to use (default: the one saved for this server)').env('DEPOSITO_ID'))
     .option('--json', 'print one JSON document on stdout (errors too)')
     .option('-q, --quiet', 'print nothing on success')
@@ -114,7 +114,7 @@ interface GlobalOptions {
 
 async function setup(cmd: Command, env: NodeJS.ProcessEnv): Promise<{ client: DepositoClient; out: Output }> {
   const opts = cmd.optsWithGlobals<GlobalOptions>()
-  const server = parseAddress(opts.server)
+  const server = parseAddressList(opts.server)
   let id: string | undefined
   try {
     id = opts.id === undefined ? undefined : parseClientId(opts.id)

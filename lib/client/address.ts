@@ -18,6 +18,13 @@ export function parseAddress(text: string): ServerAddress {
   return { host: match[1] ?? match[2]!, port }
 }
 
+/** `--server` may name several nodes, comma-separated: the primary first, then mirrors to fall back on. */
+export function parseAddressList(text: string): ServerAddress[] {
+  const parts = text.split(',').map((p) => p.trim()).filter((p) => p.length > 0)
+  if (parts.length === 0) throw new DepositoError('USAGE', 'no server address given')
+  return parts.map(parseAddress)
+}
+
 export function formatAddress({ host, port }: ServerAddress): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
 }

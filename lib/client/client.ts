@@ -21,7 +21,8 @@ const MAX_LIST_LINE = 64 * 1024
 export interface ClientOptions extends ConnectOptions {
   /** How long to wait for a deposit's reply once its body is sent (default 10 minutes). */
   commitTimeoutMs?: number
-  server: ServerAddress
+  /** The server, or a primary followed by its mirrors: each request goes to the first that answers. */
+  server: ServerAddress | ServerAddress[]
   /** An id to use; otherwise the one saved for this server, otherwise a new one the server issues. */
   id?: string
   identity?: IdentityFile
@@ -53,8 +54,10 @@ export class DepositoClient {
     this.#id = options.id
   }
 
+  /** The address ids are saved under: the first of the list, where the id was issued. */
   get server(): string {
-    return formatAddress(this.#options.server)
+    const { server } = this.#options
+    return formatAddress(Array.isArray(server) ? server[0]! : server)
   }
 
   /** The client's id, asking the server for a new one (and saving it) only when none is known. */

@@ -16,7 +16,22 @@ export interface ConnectOptions {
 
 const MAX_REPLY_LINE = 64 * 1024
 
-export async function openConnection(address: ServerAddress, options: ConnectOptions = {}): Promise<Socket> {
+/**
+ * Connects to the first address that answers, in order: a primary first, then its mirrors, so reads go on
+ * when the primary is down. Only a failure to connect moves on; anything said over a connection stands.
+ */
+export async function openConnection(addresses: ServerAddress | ServerAddress[], options: ConnectOptions = {}): Promise<Socket> {
+  const list = Array.isArray(addresses) ? addresses : [addresses]
+  for (let i = 0; ; i++) {
+    try {
+      return await connectTo(list[i]!, options)
+    } catch (err) {
+      if (i === list.length - 1 || (err as DepositoError).code !== 'UNREACHABLE') throw err
+    }
+  }
+}
+
+async function connectTo(address: ServerAddress, options: ConnectOptions): Promise<Socket> {
   const where = formatAddress(address)
   const socket = connect({ host: address.host, port: address.port, allowHalfOpen: true })
   try {
@@ -65,8 +80,12 @@ export function readReply(socket: Socket): Promise<Reply> {
 }
 
 /** For requests without a body: send, half-close, read the status line. */
-export async function exchange(address: ServerAddress, request: Request, options?: ConnectOptions): Promise<Reply & { socket: Socket }> {
-  const socket = await openConnection(address, options)
+export async function exchange(
+  addresses: ServerAddress | ServerAddress[],
+  request: Request,
+  options?: ConnectOptions,
+): Promise<Reply & { socket: Socket }> {
+  const socket = await openConnection(addresses, options)
   const reply = readReply(socket)
   socket.end(encodeRequest(request))
   try {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { DEFAULT_SERVER, formatAddress, parseAddress } from '../../lib/client/address.js'
+import { DEFAULT_SERVER, formatAddress, parseAddress, parseAddressList } from '../../lib/client/address.js'
 import { DEFAULT_PORT } from '../../lib/protocol/messages.js'
 
 t.test('HOST alone takes the default port', async (t) => {
@@ -35,4 +35,14 @@ t.test('formatAddress brackets v6 hosts and round-trips through parseAddress', a
   for (const address of [{ host: 'h', port: 2 }, { host: '::', port: 443 }]) {
     t.same(parseAddress(formatAddress(address)), address)
   }
+})
+
+t.test('parseAddressList: a primary then its mirrors, in order', async (t) => {
+  t.same(parseAddressList('a:1, b:2,[::1]:3'), [
+    { host: 'a', port: 1 },
+    { host: 'b', port: 2 },
+    { host: '::1', port: 3 },
+  ])
+  t.throws(() => parseAddressList(' , '), { code: 'USAGE' })
+  t.throws(() => parseAddressList('a:1,b:0'), { code: 'USAGE' })
 })

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import { Readable } from 'node:stream'
+import { Readable, Writable } from 'node:stream'
 import t, { type Test } from 'tap'
 import { DepositoClient } from '../../lib/client/client.js'
 import { PeerAuth } from '../../lib/cluster/peer-auth.js'
@@ -112,4 +112,23 @@ t.test('delete removes the copies on live mirrors too', async (t) => {
   t.ok(mirrors.every((m) => m.store.stat(id, 'both')), 'both mirrors hold it')
   await client.delete('both')
   t.ok(mirrors.every((m) => m.store.stat(id, 'both') === undefined), 'and neither does after the delete')
+})
+
+t.test('with the primary down, a client with a server list reads from a mirror', async (t) => {
+  const { primary, mirrors, client } = await cluster(t, 1)
+  const body = Buffer.from('still here when the primary is not')
+  await client.deposit(Readable.from([body]), { name: 'kept', size: body.length, replicas: 1 })
+  const id = await client.id()
+  const primaryPort = primary.address.port
+  await primary.close(0)
+  const failover = new DepositoClient({
+    server: [{ host: '127.0.0.1', port: primaryPort }, { host: '127.0.0.1', port: mirrors[0]!.address.port }],
+    id,
+  })
+  const chunks: Buffer[] = []
+  const sink = new Writable({ write: (c: Buffer, _e, cb) => (chunks.push(c), cb()) })
+  const info = await failover.retrieve('kept', sink)
+  t.equal(info.sha256, sha(body))
+  t.same(Buffer.concat(chunks), body)
+  t.same((await failover.list()).map((f) => f.name), ['kept'])
 })
