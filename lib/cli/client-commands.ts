@@ -139,3 +139,12 @@ export async function idCommand(client: DepositoClient, out: Output): Promise<st
   result(out, { id, server: client.server }, `${id}\n`)
   return id
 }
+
+export async function statusCommand(client: DepositoClient, out: Output): Promise<void> {
+  const { nodes, underReplicated } = await client.status()
+  const size = (n?: number) => (n === undefined ? '?' : formatBytes(n))
+  const rows = nodes.map((n) => [n.address, n.role, n.up ? 'up' : 'DOWN', n.files === undefined ? '?' : String(n.files), size(n.bytes), size(n.free)])
+  const table = formatTable(['NODE', 'ROLE', 'STATE', 'FILES', 'STORED', 'FREE'], rows, [3, 4, 5])
+  const summary = underReplicated === 0 ? 'every file has its copies\n' : `${underReplicated} file(s) under-replicated\n`
+  result(out, { nodes, underReplicated }, table + summary)
+}

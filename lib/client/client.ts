@@ -2,8 +2,8 @@ import { Writable, type Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import split2 from 'split2'
 import { DepositoError, localIoError, toDepositoError } from '../protocol/errors.js'
-import { decodeFields } from '../protocol/fields.js'
-import { decodeFileInfo, encodeRequest, parseClientId, parseCount, type FileInfo } from '../protocol/messages.js'
+import { decodeFields, type Fields } from '../protocol/fields.js'
+import { decodeFileInfo, decodeNodeStatus, encodeRequest, parseClientId, parseCount, type FileInfo, type NodeStatus, type Request } from '../protocol/messages.js'
 import { BodyDecoder } from '../streams/body-decoder.js'
 import { BodyEncoder } from '../streams/body-encoder.js'
 import { hashVerifier } from '../streams/hash-verifier.js'
@@ -122,7 +122,7 @@ export class DepositoClient {
     socket.destroy()
     return {
       ...decodeFileInfo(fields),
-      copies: fields.copias === undefined ? 1 : parseCount('copias', fields.copias),
+      copies: fields.copias === undefined ? 1 : replyCount(fields, 'copias'),
       degraded: fields.degradado === '1',
       mirrors: fields.espelhos ? fields.espelhos.split(',') : [],
     }
@@ -153,28 +153,39 @@ export class DepositoClient {
   }
 
   async list(): Promise<FileInfo[]> {
-    const clientId = await this.id()
-    const { fields, body, socket } = await exchange(this.#options.server, { op: 'list', clientId }, this.#options)
+    const { items } = await this.#lines({ op: 'list', clientId: await this.id() }, 'quantidade', 'files', decodeFileInfo)
+    return items
+  }
+
+  /** The cluster as the server sees it: its nodes, and how many files are short of copies. */
+  async status(): Promise<{ nodes: NodeStatus[]; underReplicated: number }> {
+    const { fields, items } = await this.#lines({ op: 'status', clientId: await this.id() }, 'nos', 'nodes', decodeNodeStatus)
+    return { nodes: items, underReplicated: replyCount(fields, 'sub_replicados') }
+  }
+
+  /** A reply that announces a count in `countField`, then sends that many lines, each parsed by `parse`. */
+  async #lines<T>(request: Request, countField: string, noun: string, parse: (fields: Fields) => T): Promise<{ fields: Fields; items: T[] }> {
+    const { fields, body, socket } = await exchange(this.#options.server, request, this.#options)
     try {
-      const expected = parseCount('quantidade', fields.quantidade ?? '')
-      const files: FileInfo[] = []
+      const expected = replyCount(fields, countField)
+      const items: T[] = []
       const collect = new Writable({
         objectMode: true,
         write(line: string, _enc, cb) {
           try {
-            files.push(decodeFileInfo(decodeFields(line)))
+            items.push(parse(decodeFields(line)))
             cb()
           } catch (err) {
-            cb(new DepositoError('PROTOCOL_ERROR', `unreadable list line: ${(err as Error).message}`))
+            cb(new DepositoError('PROTOCOL_ERROR', `unreadable ${request.op} line: ${(err as Error).message}`))
           }
         },
       })
       // Lines are capped like the status line: a hostile server cannot grow one without bound.
       await pipeline(body, split2({ maxLength: MAX_LIST_LINE }), collect)
-      if (files.length !== expected) {
-        throw new DepositoError('CONNECTION_LOST', `the server announced ${expected} files and sent ${files.length}`)
+      if (items.length !== expected) {
+        throw new DepositoError('CONNECTION_LOST', `the server announced ${expected} ${noun} and sent ${items.length}`)
       }
-      return files
+      return { fields, items }
     } finally {
       socket.destroy()
     }
@@ -196,4 +207,13 @@ function whoFailedFirst<K extends string>(streams: Record<K, NodeJS.EventEmitter
   let first: K | undefined
   for (const [key, stream] of Object.entries(streams) as [K, NodeJS.EventEmitter][]) stream.once('error', () => (first ??= key))
   return () => first
+}
+
+/** A count in a server's reply; a missing or malformed one is the server breaking the protocol. */
+function replyCount(fields: Fields, key: string): number {
+  try {
+    return parseCount(key, fields[key] ?? '')
+  } catch {
+    throw new DepositoError('PROTOCOL_ERROR', `the reply's ${key} is not a count: ${JSON.stringify(fields[key] ?? null)}`)
+  }
 }

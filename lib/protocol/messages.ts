@@ -41,6 +41,11 @@ export interface ListRequest {
   op: 'list'
   clientId: string
 }
+/** The cluster as this node sees it: itself and its mirrors, and how many files lack copies. */
+export interface StatusRequest {
+  op: 'status'
+  clientId: string
+}
 export interface DeleteRequest {
   op: 'delete'
   clientId: string
@@ -65,7 +70,7 @@ export interface DropRequest {
   name: string
 }
 export type PeerRequest = JoinRequest | PingRequest | ReplicateRequest | DropRequest
-export type Request = HelloRequest | DepositRequest | RetrieveRequest | ListRequest | DeleteRequest | PeerRequest
+export type Request = HelloRequest | DepositRequest | RetrieveRequest | ListRequest | StatusRequest | DeleteRequest | PeerRequest
 
 export function isPeerRequest(request: Request): request is PeerRequest {
   return request.op === 'join' || request.op === 'ping' || request.op === 'replicate' || request.op === 'drop'
@@ -134,6 +139,7 @@ export function parseRequest(fields: Fields): Request {
     case 'drop':
       return { op, clientId, name: parseName(required(fields, 'nome_arquivo')) }
     case 'list':
+    case 'status':
       return { op, clientId }
     default:
       throw new DepositoError('BAD_HEADER', `unknown op ${JSON.stringify(op.slice(0, 40))}`)
@@ -150,6 +156,7 @@ export function requestFields(request: Request): Record<string, string | number 
   switch (request.op) {
     case 'hello':
     case 'list':
+    case 'status':
     case 'ping':
       return common
     case 'join':
@@ -178,15 +185,18 @@ export interface FileInfo {
   replicas: number
   /** ISO 8601, when this version was deposited. */
   storedAt: string
+  /** On a primary: the mirrors that confirmed a copy of this version (absent on mirrors and lone nodes). */
+  mirrors?: string[]
 }
 
-export function encodeFileInfo(info: FileInfo): Record<string, string | number> {
+export function encodeFileInfo(info: FileInfo): Record<string, string | number | undefined> {
   return {
     nome_arquivo: info.name,
     tamanho_arquivo: info.size,
     hash_arquivo: info.sha256,
     qtd_replicas: info.replicas,
     data: info.storedAt,
+    espelhos: info.mirrors?.join(','),
   }
 }
 
@@ -201,6 +211,7 @@ export function decodeFileInfo(fields: Fields): FileInfo {
       sha256: parseHash('hash_arquivo', required(fields, 'hash_arquivo')),
       replicas: parseCount('qtd_replicas', required(fields, 'qtd_replicas')),
       storedAt,
+      ...(fields.espelhos === undefined ? {} : { mirrors: fields.espelhos === '' ? [] : fields.espelhos.split(',') }),
     }
   } catch (err) {
     throw new DepositoError('PROTOCOL_ERROR', `unreadable file fields in the reply: ${(err as Error).message}`)
@@ -230,4 +241,42 @@ export function parseReply(line: string): Fields {
     throw new DepositoError(code, fields.message ?? code)
   }
   throw new DepositoError('PROTOCOL_ERROR', `reply without a status: ${line.slice(0, 80)}`)
+}
+
+/** One node in a `status` reply. */
+export interface NodeStatus {
+  address: string
+  role: 'primary' | 'mirror'
+  up: boolean
+  files?: number
+  bytes?: number
+  free?: number
+  /** ISO time the primary last heard from it (mirrors only). */
+  lastSeen?: string
+}
+
+export function encodeNodeStatus(node: NodeStatus): Record<string, string | number | undefined> {
+  return {
+    endereco: node.address,
+    papel: node.role === 'primary' ? 'primario' : 'espelho',
+    estado: node.up ? 'up' : 'down',
+    arquivos: node.files,
+    bytes: node.bytes,
+    livre: node.free,
+    visto: node.lastSeen,
+  }
+}
+
+export function decodeNodeStatus(fields: Fields): NodeStatus {
+  const number = (key: string) => (fields[key] === undefined ? {} : { [key]: parseCount(key, fields[key]!) })
+  const { arquivos: files, bytes, livre: free } = { ...number('arquivos'), ...number('bytes'), ...number('livre') } as Record<string, number>
+  return {
+    address: required(fields, 'endereco'),
+    role: fields.papel === 'primario' ? 'primary' : 'mirror',
+    up: fields.estado === 'up',
+    ...(files === undefined ? {} : { files }),
+    ...(bytes === undefined ? {} : { bytes }),
+    ...(free === undefined ? {} : { free }),
+    ...(fields.visto === undefined ? {} : { lastSeen: fields.visto }),
+  }
 }

@@ -6,7 +6,7 @@ import { DepositoError } from '../protocol/errors.js'
 import { encodeFileInfo, type DepositRequest, type ReplicateRequest } from '../protocol/messages.js'
 import { BodyDecoder } from '../streams/body-decoder.js'
 import { FanOut, type FanOutTarget } from '../streams/fan-out.js'
-import { hashVerifier } from '../streams/hash-verifier.js'
+import { hashVerifier, type HashingStream } from '../streams/hash-verifier.js'
 import type { FileInfo } from '../protocol/messages.js'
 import type { Exchange } from './connection.js'
 import { liveMirrors, type ServerContext } from './context.js'
@@ -31,32 +31,38 @@ export async function deposit(request: DepositRequest, exchange: Exchange, ctx: 
   const pushes = ctx.cluster
     ? await openReplicaPushes(ctx.cluster.peers, mirrors, { ...request, replicas }, () => trailer(), exchange.log)
     : []
-  const { info, fanOut } = await receive(request, replicas, exchange, ctx, (decoder, verifier) => {
+  const targets: ReplicaTargets = (decoder, verifier) => {
     trailer = () => ({ size: decoder.result.size, hash: verifier.digest! })
     return pushes.map((p) => ({ name: p.mirror, stream: p.encoder as Writable, required: false }))
-  })
-  const acked = await Promise.all(
-    pushes
-      .filter((p) => fanOut.live.includes(p.mirror))
-      .map((p) => withTimeout(p.reply, ctx.cluster!.replicaAckMs).then(
-        () => p.mirror,
-        (err: unknown) => {
-          exchange.log.warn({ mirror: p.mirror, err }, 'mirror did not confirm its copy')
-          return undefined
-        },
-      )),
-  )
-  const held = acked.filter((m): m is string => m !== undefined)
-  for (const { name, error } of fanOut.dropped) exchange.log.warn({ mirror: name, err: error }, 'mirror cut off mid-deposit')
+  }
+  // The mirrors' answers are collected before the local commit, so the record names exactly who holds a copy.
+  const confirm = async (fanOut: FanOut): Promise<string[]> => {
+    for (const { name, error } of fanOut.dropped) exchange.log.warn({ mirror: name, err: error }, 'mirror cut off mid-deposit')
+    const acked = await Promise.all(
+      pushes
+        .filter((p) => fanOut.live.includes(p.mirror))
+        .map((p) =>
+          withTimeout(p.reply, ctx.cluster!.replicaAckMs).then(
+            () => p.mirror,
+            (err: unknown) => exchange.log.warn({ mirror: p.mirror, err }, 'mirror did not confirm its copy'),
+          ),
+        ),
+    )
+    return acked.filter((m): m is string => typeof m === 'string')
+  }
+  const info = await receive(request, replicas, exchange, ctx, targets, ctx.cluster ? confirm : undefined)
+  const held = info.mirrors ?? []
   exchange.log.info({ name: info.name, size: info.size, sha256: info.sha256, mirrors: held }, 'deposited')
-  await exchange.ok({ ...encodeFileInfo(info), copias: 1 + held.length, degradado: held.length < replicas ? 1 : 0, espelhos: held.join(',') })
+  await exchange.ok({ ...encodeFileInfo(info), copias: 1 + held.length, degradado: held.length < replicas ? 1 : 0 })
 }
+
+type ReplicaTargets = (decoder: BodyDecoder, verifier: HashingStream) => FanOutTarget[]
 
 /** A mirror's side of a replica: the same receiving path, on behalf of the owner, with no fan-out. */
 export async function replicate(request: ReplicateRequest, exchange: Exchange, ctx: ServerContext): Promise<void> {
   await ctx.store.adoptClient(request.clientId)
   await checkSpace(request, ctx)
-  const { info } = await receive(request, request.replicas ?? 0, exchange, ctx, () => [])
+  const info = await receive(request, request.replicas ?? 0, exchange, ctx, () => [])
   exchange.log.info({ name: info.name, size: info.size, sha256: info.sha256 }, 'replica stored')
   await exchange.ok(encodeFileInfo(info))
 }
@@ -72,8 +78,10 @@ async function receive(
   replicas: number,
   exchange: Exchange,
   ctx: ServerContext,
-  replicaTargets: (decoder: BodyDecoder, verifier: ReturnType<typeof hashVerifier>) => FanOutTarget[],
-): Promise<{ info: FileInfo; fanOut: FanOut }> {
+  replicaTargets: ReplicaTargets,
+  /** Runs once every byte is verified and durable locally, before the commit; says which mirrors hold copies. */
+  confirm?: (fanOut: FanOut) => Promise<string[]>,
+): Promise<FileInfo> {
   const upload = ctx.store.beginUpload()
   try {
     const decoder = new BodyDecoder({ size: request.size, trailer: request.hash === null, maxTrailerBytes: exchange.limits.maxHeaderBytes })
@@ -81,8 +89,13 @@ async function receive(
     const targets = [{ name: 'local', stream: upload.stream, required: true }, ...replicaTargets(decoder, verifier)]
     const fanOut = new FanOut(targets, { stallTimeoutMs: ctx.cluster?.replicaStallMs ?? 30_000 })
     await pipeline(exchange.body, decoder, verifier, fanOut)
-    const info = await upload.commit(request.clientId, request.name, { size: decoder.result.size, sha256: verifier.digest!, replicas })
-    return { info, fanOut }
+    const mirrors = await confirm?.(fanOut)
+    return await upload.commit(request.clientId, request.name, {
+      size: decoder.result.size,
+      sha256: verifier.digest!,
+      replicas,
+      ...(mirrors ? { mirrors } : {}),
+    })
   } finally {
     await upload.discard()
   }

@@ -5,6 +5,7 @@ import type { Exchange } from './connection.js'
 import type { ServerContext } from './context.js'
 import { deposit, unknownClient } from './deposit.js'
 import { handlePeerRequest } from './peer-handlers.js'
+import { status } from './status.js'
 
 /** Routes a parsed request to its verb. Every verb but hello needs an id this server issued. */
 export async function handleRequest(request: Request, exchange: Exchange, ctx: ServerContext): Promise<void> {
@@ -36,6 +37,8 @@ export async function handleRequest(request: Request, exchange: Exchange, ctx: S
       // The count comes first so a reader knows how many lines follow without waiting for the close.
       return exchange.ok({ quantidade: files.length }, Readable.from(files.map((f) => encodeFields(encodeFileInfo(f)))))
     }
+    case 'status':
+      return status(exchange, ctx)
     case 'delete': {
       const info = await store.delete(request.clientId, request.name)
       exchange.log.info({ name: info.name }, 'deleted')

@@ -8,6 +8,7 @@ import { fsyncDir, renameDurable, tempName, writeFileDurable } from './durable-f
 import { KeyedMutex } from './keyed-mutex.js'
 import { Layout } from './layout.js'
 import { lockDataDir } from './dir-lock.js'
+import { parseRecord } from './file-record.js'
 
 /**
  * The atomic, crash-safe file store of one node.
@@ -26,6 +27,7 @@ export interface CommitInfo {
   size: number
   sha256: string
   replicas: number
+  mirrors?: string[]
 }
 
 export class BlobStore {
@@ -113,15 +115,18 @@ export class BlobStore {
     this.#index.set(id, new Map())
   }
 
+  /** Every file of every client (the repair pass and `status` walk them all). */
+  *allFiles(): Iterable<{ owner: string; info: FileInfo }> {
+    for (const [owner, entries] of this.#index) for (const info of entries.values()) yield { owner, info }
+  }
+
   /** Files and bytes this node holds, for heartbeats and `status`. */
   usage(): { files: number; bytes: number } {
     let files = 0
     let bytes = 0
-    for (const entries of this.#index.values()) {
-      for (const info of entries.values()) {
-        files++
-        bytes += info.size
-      }
+    for (const { info } of this.allFiles()) {
+      files++
+      bytes += info.size
     }
     return { files, bytes }
   }
@@ -204,23 +209,6 @@ export class BlobStore {
     for (const info of this.#entries(owner).values()) if (info.sha256 === sha256) return
     await rm(this.layout.blob(owner, sha256), { force: true })
   }
-}
-
-/** A metadata file's content, checked: only our own well-formed records may enter the index. */
-function parseRecord(text: string): FileInfo {
-  const r = JSON.parse(text) as Partial<FileInfo>
-  const ok =
-    typeof r.name === 'string' &&
-    r.name.length > 0 &&
-    Number.isSafeInteger(r.size) &&
-    r.size! >= 0 &&
-    typeof r.sha256 === 'string' &&
-    /^[0-9a-f]{64}$/.test(r.sha256) &&
-    Number.isSafeInteger(r.replicas) &&
-    r.replicas! >= 0 &&
-    typeof r.storedAt === 'string'
-  if (!ok) throw new Error('not a file record')
-  return { name: r.name!, size: r.size!, sha256: r.sha256!, replicas: r.replicas!, storedAt: r.storedAt! }
 }
 
 /** One deposit's temp file. Exactly one of commit or discard ends it. */

@@ -11,6 +11,7 @@ import {
   idCommand,
   listCommand,
   retrieveCommand,
+  statusCommand,
   type Output,
 } from '../../lib/cli/client-commands.js'
 import { startServer } from '../helpers/server.js'
@@ -262,4 +263,17 @@ t.test('a progress bar goes to a TTY stderr, never to stdout', async (t) => {
   const notTTY = output({ progress: true })
   await depositCommand(client, notTTY.out, file, {})
   t.equal(notTTY.stderr.text, '', 'a stderr that is not a TTY gets nothing')
+})
+
+t.test('status: a table of nodes and a summary line, or one JSON document', async (t) => {
+  const { client } = await setup(t)
+  const human = output()
+  await statusCommand(client, human.out)
+  const lines = human.stdout.text.trim().split('\n')
+  t.match(lines[0], /^NODE\s+ROLE\s+STATE\s+FILES\s+STORED\s+FREE$/)
+  t.match(lines[1], /^127\.0\.0\.1:\d+\s+primary\s+up\s+0\s+0 B\s+\S+/)
+  t.equal(lines[2], 'every file has its copies')
+  const json = output({ json: true })
+  await statusCommand(client, json.out)
+  t.match(JSON.parse(json.stdout.text), { nodes: [{ role: 'primary', up: true, files: 0 }], underReplicated: 0 })
 })

@@ -132,3 +132,21 @@ t.test('with the primary down, a client with a server list reads from a mirror',
   t.same(Buffer.concat(chunks), body)
   t.same((await failover.list()).map((f) => f.name), ['kept'])
 })
+
+t.test('the record names the mirrors that hold a copy, and status counts files short of copies', async (t) => {
+  const { primary, mirrors, client } = await cluster(t, 2)
+  const done = await client.deposit(Readable.from([Buffer.from('counted')]), { name: 'c', size: 7, replicas: 2 })
+  const id = await client.id()
+  t.same([...(primary.store.stat(id, 'c')?.mirrors ?? [])].sort(), [...done.mirrors].sort(), 'holders are recorded')
+  const before = await client.status()
+  t.same(
+    before.nodes.map((n) => [n.role, n.up]),
+    [['primary', true], ['mirror', true], ['mirror', true]],
+  )
+  t.equal(before.underReplicated, 0)
+  await mirrors[0]!.close(0)
+  await waitFor('the mirror to be marked down', () => primary.mirrors().some((m) => !m.up))
+  const after = await client.status()
+  t.equal(after.nodes.filter((n) => !n.up).length, 1)
+  t.equal(after.underReplicated, 1, 'a copy on a down mirror does not count')
+})
