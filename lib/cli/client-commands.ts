@@ -1,7 +1,8 @@
 import { createReadStream } from 'node:fs'
 import { open, rename, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
+import { pipeline } from 'node:stream/promises'
 import type { Readable, Writable } from 'node:stream'
 import { DepositoError, ERROR_CODES, localIoError } from '../protocol/errors.js'
 import type { FileInfo } from '../protocol/messages.js'
@@ -48,24 +49,52 @@ export async function depositCommand(
   const name = options.name ?? (file === '-' ? undefined : basename(file))
   if (!name) throw new DepositoError('USAGE', 'reading from stdin needs --name NAME')
   const { source, size } = await openInput(file, stdin)
+  const same = size === undefined ? undefined : await alreadyStored(client, name, file, size)
+  if (same) {
+    // The seed: depositing an identical file changes its replica count. No byte of it is sent again.
+    source.destroy()
+    const done = await client.replicas(name, options.replicas ?? same.replicas)
+    report(out, done, `${printableName(done.name)} is already stored, unchanged (${copiesText(done)}, no bytes sent)\n`)
+    return done
+  }
   const progress = createProgress(out.progress, 'deposit', out.stderr)
   progress.start(size)
   try {
     const done = await client.deposit(source, { name, size, replicas: options.replicas, onBytes: (n) => progress.update(n) })
     progress.stop()
-    const copies = `${done.copies} ${done.copies === 1 ? 'copy' : 'copies'}`
-    result(out, done, `deposited ${printableName(done.name)} (${formatBytes(done.size)}, sha256 ${done.sha256.slice(0, 16)}…, ${copies})\n`)
-    if (done.degraded) {
-      // Stored and safe on the server, but short of the replicas asked for: a warning and its own exit status.
-      const wanted = done.replicas + 1
-      out.stderr.write(`deposito: DEGRADED: ${printableName(done.name)} has ${done.copies} of ${wanted} copies for now; the server will restore the rest\n`)
-      process.exitCode = ERROR_CODES.DEGRADED.exit
-    }
+    report(out, done, `deposited ${printableName(done.name)} (${formatBytes(done.size)}, sha256 ${done.sha256.slice(0, 16)}…, ${copiesText(done)})\n`)
     return done
   } finally {
     progress.stop()
     source.destroy()
   }
+}
+
+const copiesText = (done: DepositResult) => `${done.copies} ${done.copies === 1 ? 'copy' : 'copies'}`
+
+function report(out: Output, done: DepositResult, human: string): void {
+  result(out, done, human)
+  if (done.degraded) {
+    // Stored and safe on the server, but short of the replicas asked for: a warning and its own exit status.
+    const wanted = done.replicas + 1
+    out.stderr.write(`deposito: DEGRADED: ${printableName(done.name)} has ${done.copies} of ${wanted} copies for now; the server will restore the rest\n`)
+    process.exitCode = ERROR_CODES.DEGRADED.exit
+  }
+}
+
+/** The stored version of `name`, if it is this very file: same size, then (only then) same sha256. */
+async function alreadyStored(client: DepositoClient, name: string, file: string, size: number): Promise<FileInfo | undefined> {
+  const stored = (await client.list()).find((f) => f.name === name)
+  if (!stored || stored.size !== size) return undefined
+  const hasher = createHash('sha256')
+  await pipeline(createReadStream(file), hasher)
+  return hasher.digest('hex') === stored.sha256 ? stored : undefined
+}
+
+export async function replicasCommand(client: DepositoClient, out: Output, name: string, replicas: number): Promise<DepositResult> {
+  const done = await client.replicas(name, replicas)
+  report(out, done, `${printableName(done.name)}: ${done.replicas} replicas asked, ${copiesText(done)}\n`)
+  return done
 }
 
 /** `retrieve NAME` with no -o writes to the name's last path segment, refusing anything that is not a plain name. */

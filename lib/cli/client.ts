@@ -4,7 +4,7 @@ import { DEFAULT_SERVER, parseAddressList } from '../client/address.js'
 import { IdentityFile, defaultHome } from '../client/identity.js'
 import { DepositoError, ERROR_CODES, toDepositoError } from '../protocol/errors.js'
 import { parseClientId } from '../protocol/messages.js'
-import { depositCommand, deleteCommand, idCommand, listCommand, retrieveCommand, statusCommand, type Output } from './client-commands.js'
+import { depositCommand, deleteCommand, idCommand, listCommand, replicasCommand, retrieveCommand, statusCommand, type Output } from './client-commands.js'
 
 /**
  * `bin/client`: argument parsing and the mapping from errors to one stderr line and an exit status. Every
@@ -91,6 +91,16 @@ ${exitCodeTable()}`,
     .action(async (name: string, _opts: unknown, cmd: Command) => {
       const { client, out } = await setup(cmd, env)
       await deleteCommand(client, out, name)
+    })
+
+  program
+    .command('replicas')
+    .description('change how many mirrors keep a copy of a stored file (no bytes are sent from here)')
+    .argument('<name>', 'name the file was stored under')
+    .argument('<n>', 'replicas wanted', count)
+    .action(async (name: string, n: number, _opts: unknown, cmd: Command) => {
+      const { client, out } = await setup(cmd, env)
+      await replicasCommand(client, out, name, n)
     })
 
   program

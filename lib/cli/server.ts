@@ -30,6 +30,7 @@ export function buildProgram(): Command {
     .option('--join <host:port>', 'register as a mirror of the primary at this address')
     .option('--advertise <host:port>', 'address the primary should dial to reach this mirror (default: --host:--port)')
     .option('--heartbeat-interval <seconds>', 'how often a primary checks its mirrors', integer(1, 3600), SERVER_DEFAULTS.heartbeatIntervalMs / 1000)
+    .option('--repair-interval <seconds>', 'how often a primary restores files short of copies', integer(1, 86_400), SERVER_DEFAULTS.repairIntervalMs / 1000)
     .option('--local-cluster <nodes>', 'run a primary here and nodes-1 mirrors on the next ports, under DATA/node-K', integer(1, 16))
     .addOption(new Option('--log-level <level>', 'log verbosity').choices(['debug', 'info', 'warn', 'error', 'silent']).default('info'))
     .showHelpAfterError('(run with --help for usage)')
@@ -49,6 +50,7 @@ interface Flags {
   join?: string
   advertise?: string
   heartbeatInterval: number
+  repairInterval: number
   localCluster?: number
 }
 
@@ -75,6 +77,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
       maxConnections: flags.maxConnections,
       shutdownGraceMs: flags.shutdownGrace * 1000,
       heartbeatIntervalMs: flags.heartbeatInterval * 1000,
+      repairIntervalMs: flags.repairInterval * 1000,
       secret: await loadSecret(flags.secretFile),
       join: flags.join,
       advertise: flags.advertise,

@@ -120,12 +120,7 @@ export class DepositoClient {
     socket.setTimeout(this.#options.commitTimeoutMs ?? 10 * 60_000)
     const { fields } = await reply
     socket.destroy()
-    return {
-      ...decodeFileInfo(fields),
-      copies: fields.copias === undefined ? 1 : replyCount(fields, 'copias'),
-      degraded: fields.degradado === '1',
-      mirrors: fields.espelhos ? fields.espelhos.split(',') : [],
-    }
+    return depositResult(fields)
   }
 
   /** Streams a file into `sink`; rejects with HASH_MISMATCH if the bytes are not the ones deposited. */
@@ -191,6 +186,14 @@ export class DepositoClient {
     }
   }
 
+  /** Changes how many mirrors keep `name`; the server copies from its own verified copy or drops extras. */
+  async replicas(name: string, replicas: number): Promise<DepositResult> {
+    const clientId = await this.id()
+    const { fields, socket } = await exchange(this.#options.server, { op: 'replicas', clientId, name, replicas }, this.#options)
+    socket.destroy()
+    return depositResult(fields)
+  }
+
   async delete(name: string): Promise<FileInfo> {
     const clientId = await this.id()
     const { fields, socket } = await exchange(this.#options.server, { op: 'delete', clientId, name }, this.#options)
@@ -215,5 +218,14 @@ function replyCount(fields: Fields, key: string): number {
     return parseCount(key, fields[key] ?? '')
   } catch {
     throw new DepositoError('PROTOCOL_ERROR', `the reply's ${key} is not a count: ${JSON.stringify(fields[key] ?? null)}`)
+  }
+}
+
+function depositResult(fields: Fields): DepositResult {
+  return {
+    ...decodeFileInfo(fields),
+    copies: fields.copias === undefined ? 1 : replyCount(fields, 'copias'),
+    degraded: fields.degradado === '1',
+    mirrors: fields.espelhos ? fields.espelhos.split(',') : [],
   }
 }

@@ -41,6 +41,13 @@ export interface ListRequest {
   op: 'list'
   clientId: string
 }
+/** Changes how many mirrors keep a copy of a stored file (grows from the primary's copy, or drops extras). */
+export interface ReplicasRequest {
+  op: 'replicas'
+  clientId: string
+  name: string
+  replicas: number
+}
 /** The cluster as this node sees it: itself and its mirrors, and how many files lack copies. */
 export interface StatusRequest {
   op: 'status'
@@ -70,7 +77,15 @@ export interface DropRequest {
   name: string
 }
 export type PeerRequest = JoinRequest | PingRequest | ReplicateRequest | DropRequest
-export type Request = HelloRequest | DepositRequest | RetrieveRequest | ListRequest | StatusRequest | DeleteRequest | PeerRequest
+export type Request =
+  | HelloRequest
+  | DepositRequest
+  | RetrieveRequest
+  | ListRequest
+  | StatusRequest
+  | DeleteRequest
+  | ReplicasRequest
+  | PeerRequest
 
 export function isPeerRequest(request: Request): request is PeerRequest {
   return request.op === 'join' || request.op === 'ping' || request.op === 'replicate' || request.op === 'drop'
@@ -141,6 +156,13 @@ export function parseRequest(fields: Fields): Request {
     case 'list':
     case 'status':
       return { op, clientId }
+    case 'replicas':
+      return {
+        op,
+        clientId,
+        name: parseName(required(fields, 'nome_arquivo')),
+        replicas: parseCount('qtd_replicas', required(fields, 'qtd_replicas')),
+      }
     default:
       throw new DepositoError('BAD_HEADER', `unknown op ${JSON.stringify(op.slice(0, 40))}`)
   }
@@ -165,6 +187,8 @@ export function requestFields(request: Request): Record<string, string | number 
     case 'delete':
     case 'drop':
       return { ...common, nome_arquivo: request.name }
+    case 'replicas':
+      return { ...common, nome_arquivo: request.name, qtd_replicas: request.replicas }
     case 'deposit':
     case 'replicate':
       return {

@@ -2,6 +2,7 @@ import type { Membership } from '../cluster/membership.js'
 import type { PeerAuth } from '../cluster/peer-auth.js'
 import type { PeerClient } from '../cluster/peer-client.js'
 import type { BlobStore } from '../store/blob-store.js'
+import type { ReplicaDeps } from '../cluster/replica-count.js'
 
 /** What a node that is part of a cluster (it has a secret) can do beyond storing files. */
 export interface ClusterContext {
@@ -25,4 +26,10 @@ export interface ServerContext {
 
 export function liveMirrors(ctx: ServerContext): string[] {
   return ctx.cluster?.membership.live() ?? []
+}
+
+/** What settleReplicas needs, from a node that has a cluster. */
+export function replicaDeps(ctx: ServerContext, exchange: { log: import('pino').Logger }): ReplicaDeps {
+  const cluster = ctx.cluster!
+  return { store: ctx.store, peers: cluster.peers, membership: cluster.membership, log: exchange.log }
 }

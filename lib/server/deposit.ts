@@ -2,6 +2,7 @@ import type { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { placeReplicas } from '../cluster/placement.js'
 import { openReplicaPushes } from '../cluster/replica-push.js'
+import { settleReplicas } from '../cluster/replica-count.js'
 import { DepositoError } from '../protocol/errors.js'
 import { encodeFileInfo, type DepositRequest, type ReplicateRequest } from '../protocol/messages.js'
 import { BodyDecoder } from '../streams/body-decoder.js'
@@ -9,7 +10,7 @@ import { FanOut, type FanOutTarget } from '../streams/fan-out.js'
 import { hashVerifier, type HashingStream } from '../streams/hash-verifier.js'
 import type { FileInfo } from '../protocol/messages.js'
 import type { Exchange } from './connection.js'
-import { liveMirrors, type ServerContext } from './context.js'
+import { liveMirrors, replicaDeps, type ServerContext } from './context.js'
 
 /**
  * A deposit, from header to reply: refuse what cannot succeed before reading a byte of the body; then stream
@@ -50,7 +51,9 @@ export async function deposit(request: DepositRequest, exchange: Exchange, ctx: 
     )
     return acked.filter((m): m is string => typeof m === 'string')
   }
-  const info = await receive(request, replicas, exchange, ctx, targets, ctx.cluster ? confirm : undefined)
+  let info = await receive(request, replicas, exchange, ctx, targets, ctx.cluster ? confirm : undefined)
+  // A mirror lost on the way is made up from our own verified copy, if another one is live.
+  if (ctx.cluster && (info.mirrors ?? []).length < replicas) info = await settleReplicas(replicaDeps(ctx, exchange), request.clientId, info, replicas)
   const held = info.mirrors ?? []
   exchange.log.info({ name: info.name, size: info.size, sha256: info.sha256, mirrors: held }, 'deposited')
   await exchange.ok({ ...encodeFileInfo(info), copias: 1 + held.length, degradado: held.length < replicas ? 1 : 0 })

@@ -6,6 +6,7 @@ import type { ServerContext } from './context.js'
 import { deposit, unknownClient } from './deposit.js'
 import { handlePeerRequest } from './peer-handlers.js'
 import { status } from './status.js'
+import { changeReplicas } from './replicas.js'
 
 /** Routes a parsed request to its verb. Every verb but hello needs an id this server issued. */
 export async function handleRequest(request: Request, exchange: Exchange, ctx: ServerContext): Promise<void> {
@@ -39,6 +40,8 @@ export async function handleRequest(request: Request, exchange: Exchange, ctx: S
     }
     case 'status':
       return status(exchange, ctx)
+    case 'replicas':
+      return changeReplicas(request, exchange, ctx)
     case 'delete': {
       const info = await store.delete(request.clientId, request.name)
       exchange.log.info({ name: info.name }, 'deleted')

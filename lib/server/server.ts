@@ -8,6 +8,7 @@ import { Exchange, type ConnectionLimits } from './connection.js'
 import type { ClusterContext, ServerContext } from './context.js'
 import { formatAddress } from '../client/address.js'
 import { startHeartbeats, joinPrimary } from '../cluster/heartbeat.js'
+import { startRepair } from '../cluster/repair.js'
 import { Membership, type MirrorStatus } from '../cluster/membership.js'
 import { PeerAuth } from '../cluster/peer-auth.js'
 import { PeerClient } from '../cluster/peer-client.js'
@@ -34,6 +35,8 @@ export interface ServerOptions extends ConnectionLimits {
   /** The address peers should dial to reach this node (default: host:port as listening). */
   advertise?: string
   heartbeatIntervalMs: number
+  /** How often a primary restores files short of copies. */
+  repairIntervalMs: number
   replicaStallMs: number
   replicaAckMs: number
 }
@@ -49,6 +52,7 @@ export const SERVER_DEFAULTS: Omit<ServerOptions, 'log'> = {
   maxConnections: 256,
   shutdownGraceMs: 10_000,
   heartbeatIntervalMs: 2_000,
+  repairIntervalMs: 60_000,
   replicaStallMs: 10_000,
   replicaAckMs: 30_000,
 }
@@ -62,7 +66,7 @@ export class DepositoServer {
   readonly #context: ServerContext
   #closing: Promise<void> | undefined
   readonly #stopping = new AbortController()
-  #stopHeartbeats = () => {}
+  #stopBackground = () => {}
 
   private constructor(options: ServerOptions, store: BlobStore, cluster: ClusterContext | undefined) {
     this.#options = options
@@ -85,7 +89,12 @@ export class DepositoServer {
       // long timeout that replica transfers need.
       const pingTimeoutMs = Math.max(500, options.heartbeatIntervalMs)
       const pinger = new PeerClient(cluster.auth, { connectTimeoutMs: pingTimeoutMs, idleTimeoutMs: pingTimeoutMs })
-      server.#stopHeartbeats = startHeartbeats(cluster.membership, pinger, options.heartbeatIntervalMs, options.log)
+      const stopBeats = startHeartbeats(cluster.membership, pinger, options.heartbeatIntervalMs, options.log)
+      const stopRepair = startRepair({ store, peers: cluster.peers, membership: cluster.membership, log: options.log }, options.repairIntervalMs)
+      server.#stopBackground = () => {
+        stopBeats()
+        stopRepair()
+      }
       if (options.join) {
         const node = options.advertise ?? formatAddress({ host: options.host, port: server.address.port })
         void joinPrimary(cluster.peers, options.join, node, options.log, server.#stopping.signal)
@@ -136,7 +145,7 @@ export class DepositoServer {
 
   async #close(graceMs: number): Promise<void> {
     this.#stopping.abort()
-    this.#stopHeartbeats()
+    this.#stopBackground()
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()))
     // Connections with no request under way are told why they are being closed.
     for (const ex of this.#exchanges) if (!ex.busy) ex.refuse(new DepositoError('SHUTTING_DOWN', 'the server is stopping'))

@@ -173,6 +173,21 @@ export class BlobStore {
     })
   }
 
+  /**
+   * Rewrites a record's replica bookkeeping (asked count, mirrors holding copies), durably, if the name still
+   * holds the version `sha256`; a deposit that replaced it meanwhile wins. Returns the record as it now stands.
+   */
+  async updateRecord(owner: string, name: string, sha256: string, patch: Pick<FileInfo, 'replicas' | 'mirrors'>): Promise<FileInfo | undefined> {
+    return this.#mutex.run(owner, async () => {
+      const current = this.#entries(owner).get(name)
+      if (!current || current.sha256 !== sha256) return current
+      const info: FileInfo = { ...current, ...patch }
+      await writeFileDurable(this.layout.meta(owner, name), JSON.stringify(info) + '\n', this.layout.tmp)
+      this.#entries(owner).set(name, info)
+      return info
+    })
+  }
+
   /** Opens the bytes before anything is said to the client, so a missing file is an error reply, not a cut stream. */
   async openBlob(owner: string, name: string): Promise<{ info: FileInfo; stream: ReadStream }> {
     // Twice at most: a replace that commits between our stat and our open removes the old blob; the second stat

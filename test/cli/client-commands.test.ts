@@ -70,7 +70,8 @@ t.test('deposit --json, a --name, a control char in the name', async (t) => {
   t.match(JSON.parse(stdout.text), { name: 'line\nbreak', size: 13, sha256: sha256('hello, depot\n'), copies: 1, replicas: 0 })
   const human = output()
   await depositCommand(client, human.out, file, { name: 'line\nbreak' })
-  t.match(human.stdout.text, /^deposited "line\\nbreak" \(13 B/)
+  // The same bytes under the same name again: reported as already stored, the name quoted on one line.
+  t.match(human.stdout.text, /^"line\\nbreak" is already stored, unchanged \(1 copy, no bytes sent\)/)
   t.equal(human.stdout.text.split('\n').length, 2, 'one line')
   const quiet = output({ quiet: true })
   await depositCommand(client, quiet.out, file, {})

@@ -1,15 +1,28 @@
 import { once } from 'node:events'
 import { watch } from 'node:fs'
-import { readdir } from 'node:fs/promises'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { connect } from 'node:net'
 import type { Test } from 'tap'
 import { DepositoServer, type ServerOptions } from '../../lib/server/server.js'
 
-/** An in-process node on 127.0.0.1:0 with its own data dir, closed when the test ends. */
+/**
+ * An in-process node on 127.0.0.1:0, closed when the test ends. Without a dataDir it gets a fresh one of its
+ * own (not t.testdir(): that is one dir per test, emptied again by every later call).
+ */
 export async function startServer(t: Test, options: Partial<ServerOptions> = {}): Promise<DepositoServer> {
-  const dataDir = options.dataDir ?? t.testdir()
-  const server = await DepositoServer.start({ host: '127.0.0.1', port: 0, dataDir, ...options })
-  t.teardown(() => server.close(0))
+  const own = options.dataDir === undefined ? await mkdtemp(join(tmpdir(), 'deposito-test-')) : undefined
+  const server = await DepositoServer.start({ host: '127.0.0.1', port: 0, ...options, dataDir: own ?? options.dataDir! }).catch(
+    async (err: unknown) => {
+      if (own) await rm(own, { recursive: true, force: true })
+      throw err
+    },
+  )
+  t.teardown(async () => {
+    await server.close(0)
+    if (own) await rm(own, { recursive: true, force: true })
+  })
   return server
 }
 

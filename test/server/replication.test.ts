@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { Readable, Writable } from 'node:stream'
 import t, { type Test } from 'tap'
 import { DepositoClient } from '../../lib/client/client.js'
@@ -21,13 +22,15 @@ async function waitFor(what: string, check: () => boolean): Promise<void> {
 
 async function cluster(t: Test, mirrorCount: number, heartbeatIntervalMs = 20) {
   const fast = { secret: SECRET, heartbeatIntervalMs, replicaStallMs: 2_000, replicaAckMs: 5_000 }
-  const primary = await startServer(t, fast)
-  const join = `127.0.0.1:${primary.address.port}`
+  // Each node its own data dir (t.testdir() is one dir per test, and calling it again would empty it).
+  const root = t.testdir()
+  const primary = await startServer(t, { ...fast, dataDir: join(root, 'primary') })
+  const joinAt = `127.0.0.1:${primary.address.port}`
   const mirrors: DepositoServer[] = []
-  for (let i = 0; i < mirrorCount; i++) mirrors.push(await startServer(t, { ...fast, join }))
+  for (let i = 0; i < mirrorCount; i++) mirrors.push(await startServer(t, { ...fast, dataDir: join(root, `mirror-${i}`), join: joinAt }))
   await waitFor('mirrors to join', () => primary.mirrors().filter((m) => m.up).length === mirrorCount)
   const client = new DepositoClient({ server: { host: '127.0.0.1', port: primary.address.port } })
-  return { primary, mirrors, client }
+  return { root, primary, mirrors, client }
 }
 
 t.test('a deposit with replicas lands, verified, on the primary and the chosen mirrors', async (t) => {
@@ -76,7 +79,7 @@ t.test('a mirror that cannot be reached makes the deposit degraded, not failed',
 })
 
 t.test('peer requests need the cluster secret', async (t) => {
-  const { primary, mirrors } = await cluster(t, 1)
+  const { root, primary, mirrors } = await cluster(t, 1)
   const port = primary.address.port
   const unsigned = replyFields((await rawRequest(port, ['op:join|node:127.0.0.1:1\n'])).line)
   t.same([unsigned.status, unsigned.code], ['error', 'UNAUTHORIZED'])
@@ -87,7 +90,7 @@ t.test('peer requests need the cluster secret', async (t) => {
   t.notOk(primary.mirrors().some((m) => m.address === '127.0.0.1:1'), 'no forged mirror registered')
   const ping = replyFields((await rawRequest(mirrors[0]!.address.port, [new PeerAuth(SECRET).sign({ op: 'ping' })])).line)
   t.same([ping.status, ping.arquivos], ['ok', '0'])
-  const lone = await startServer(t)
+  const lone = await startServer(t, { dataDir: join(root, 'lone') })
   t.equal(replyFields((await rawRequest(lone.address.port, [new PeerAuth(SECRET).sign({ op: 'ping' })])).line).code, 'UNAUTHORIZED')
 })
 

@@ -1,0 +1,24 @@
+import { settleReplicas } from '../cluster/replica-count.js'
+import { DepositoError } from '../protocol/errors.js'
+import { encodeFileInfo, type ReplicasRequest } from '../protocol/messages.js'
+import type { Exchange } from './connection.js'
+import { liveMirrors, replicaDeps, type ServerContext } from './context.js'
+
+/**
+ * `replicas NAME N` (the seed's "editar réplicas"): grow from the primary's verified copy or shrink by dropping
+ * extras, and report the count reached. No byte crosses from the client.
+ */
+export async function changeReplicas(request: ReplicasRequest, exchange: Exchange, ctx: ServerContext): Promise<void> {
+  const info = ctx.store.stat(request.clientId, request.name)
+  if (!info) throw new DepositoError('NOT_FOUND', `no file named ${JSON.stringify(request.name)}`)
+  const live = liveMirrors(ctx).length
+  if (request.replicas > live) {
+    throw new DepositoError('NO_REPLICAS', `asked for ${request.replicas} replicas but this cluster has ${live} live mirrors`)
+  }
+  const settled = ctx.cluster
+    ? await settleReplicas(replicaDeps(ctx, exchange), request.clientId, info, request.replicas)
+    : ((await ctx.store.updateRecord(request.clientId, info.name, info.sha256, { replicas: request.replicas, mirrors: info.mirrors })) ?? info)
+  const held = settled.mirrors?.length ?? 0
+  exchange.log.info({ name: settled.name, replicas: request.replicas, mirrors: settled.mirrors }, 'replica count changed')
+  await exchange.ok({ ...encodeFileInfo(settled), copias: 1 + held, degradado: held < request.replicas ? 1 : 0 })
+}
