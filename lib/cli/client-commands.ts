@@ -119,28 +119,42 @@ export async function retrieveCommand(client: DepositoClient, out: Output, name:
   try {
     if (target === '-') return await client.retrieve(name, out.stdout, onBytes)
     const path = await resolveTarget(target, name)
-    // Into a temp file beside the target, renamed only after the hash checked: a failed retrieval never
-    // leaves a corrupt file, nor destroys the one that was there.
-    const temp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.partial`)
-    // Opened before asking the server, so an unwritable target fails first and cleanly.
-    const sink: Writable = await open(temp, 'wx').then(
-      (handle) => handle.createWriteStream(),
-      (err: unknown) => {
-        throw localIoError(err, `cannot write ${path}`)
-      },
-    )
-    try {
-      const info = await client.retrieve(name, sink, onBytes)
-      await rename(temp, path)
-      progress.stop()
-      result(out, { ...info, path }, `retrieved ${printableName(info.name)} → ${path} (${formatBytes(info.size)}, sha256 verified)\n`)
-      return info
-    } finally {
-      sink.destroy()
-      await rm(temp, { force: true })
+    // A server that finds its copy bad cuts the transfer and repairs it from a mirror: one more try then gets
+    // good bytes. (Not for -o -, whose bytes are already out.)
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const info = await retrieveToFile(client, name, path, onBytes)
+        progress.stop()
+        result(out, { ...info, path }, `retrieved ${printableName(info.name)} → ${path} (${formatBytes(info.size)}, sha256 verified)\n`)
+        return info
+      } catch (err) {
+        const code = (err as DepositoError).code
+        if (attempt >= 2 || (code !== 'HASH_MISMATCH' && code !== 'CONNECTION_LOST')) throw err
+      }
     }
   } finally {
     progress.stop()
+  }
+}
+
+/** Into a temp file beside the target, renamed only after the hash checked: a failed retrieval never leaves a
+ * corrupt file, nor destroys the one that was there. */
+async function retrieveToFile(client: DepositoClient, name: string, path: string, onBytes: (bytes: number, info: FileInfo) => void): Promise<FileInfo> {
+  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.partial`)
+  // Opened before asking the server, so an unwritable target fails first and cleanly.
+  const sink: Writable = await open(temp, 'wx').then(
+    (handle) => handle.createWriteStream(),
+    (err: unknown) => {
+      throw localIoError(err, `cannot write ${path}`)
+    },
+  )
+  try {
+    const info = await client.retrieve(name, sink, onBytes)
+    await rename(temp, path)
+    return info
+  } finally {
+    sink.destroy()
+    await rm(temp, { force: true })
   }
 }
 

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net'
-import type { Readable } from 'node:stream'
+import type { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Logger } from 'pino'
 import { DepositoError, toDepositoError } from '../protocol/errors.js'
@@ -75,8 +75,8 @@ export class Exchange {
     }
   }
 
-  /** Sends the success line; with `stream`, pipes it after the line and ends the reply when it ends. */
-  async ok(fields: Record<string, string | number | undefined>, stream?: Readable): Promise<void> {
+  /** Sends the success line; with `stream`, pipes it (through `stages`) after the line and ends the reply with it. */
+  async ok(fields: Record<string, string | number | undefined>, stream?: Readable, ...stages: Transform[]): Promise<void> {
     this.#drain()
     if (!stream) {
       this.#state = 'done'
@@ -85,7 +85,7 @@ export class Exchange {
     }
     this.#state = 'replying'
     this.socket.write(encodeOk(fields))
-    await pipeline(stream, this.socket)
+    await pipeline([stream, ...stages, this.socket])
     this.#state = 'done'
   }
 

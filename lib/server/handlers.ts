@@ -6,6 +6,7 @@ import type { ServerContext } from './context.js'
 import { deposit, unknownClient } from './deposit.js'
 import { handlePeerRequest } from './peer-handlers.js'
 import { status } from './status.js'
+import { retrieve } from './retrieve.js'
 import { changeReplicas } from './replicas.js'
 
 /** Routes a parsed request to its verb. Every verb but hello needs an id this server issued. */
@@ -24,15 +25,8 @@ export async function handleRequest(request: Request, exchange: Exchange, ctx: S
   if (request.op === 'deposit') return deposit(request, exchange, ctx)
   if (!store.hasClient(request.clientId)) throw unknownClient(request.clientId)
   switch (request.op) {
-    case 'retrieve': {
-      const { info, stream } = await store.openBlob(request.clientId, request.name)
-      try {
-        await exchange.ok(encodeFileInfo(info), stream)
-      } finally {
-        stream.destroy()
-      }
-      return
-    }
+    case 'retrieve':
+      return retrieve(request, exchange, ctx)
     case 'list': {
       const files = store.list(request.clientId)
       // The count comes first so a reader knows how many lines follow without waiting for the close.

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto'
-import { writeFile } from 'node:fs/promises'
+import { readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable, Writable } from 'node:stream'
 import t, { type Test } from 'tap'
 import { DepositoClient } from '../../lib/client/client.js'
-import { depositCommand, type Output } from '../../lib/cli/client-commands.js'
+import { depositCommand, retrieveCommand, type Output } from '../../lib/cli/client-commands.js'
 import { placeReplicas } from '../../lib/cluster/placement.js'
 import type { DepositoServer, ServerOptions } from '../../lib/server/server.js'
 import { startServer } from '../helpers/server.js'
@@ -103,4 +103,30 @@ t.test('the repair pass restores a count after a mirror dies', async (t) => {
   await waitFor('the record to name the new holder', () => primary.store.stat(id, 'r')?.mirrors?.includes(addressOf(other)) === true)
   t.same(primary.store.stat(id, 'r')?.mirrors, [addressOf(other)], 'the dead holder is forgotten')
   t.equal((await client.status()).underReplicated, 0)
+})
+
+t.test('reads never depend on one copy: missing or corrupt local bytes come back from a mirror', async (t) => {
+  const { root, primary, client } = await cluster(t, 1)
+  const body = Buffer.alloc(300_000, 'r')
+  await client.deposit(Readable.from([body]), { name: 'safe', size: body.length, replicas: 1 })
+  const id = await client.id()
+  const blob = primary.store.layout.blob(id, sha(body))
+  const collect = async () => {
+    const chunks: Buffer[] = []
+    await client.retrieve('safe', new Writable({ write: (c: Buffer, _e, cb) => (chunks.push(c), cb()) }))
+    return Buffer.concat(chunks)
+  }
+
+  await rm(blob)
+  t.same(await collect(), body, 'missing locally: served from the mirror')
+  t.equal(sha(await readFile(blob)), sha(body), 'and the local copy is back')
+
+  const bad = Buffer.from(body)
+  bad[1234] ^= 0xff
+  await writeFile(blob, bad)
+  const out = join(root, 'safe.out')
+  const quiet = new Writable({ write: (_c, _e, cb) => cb() }) as unknown as NodeJS.WriteStream
+  await retrieveCommand(client, { json: false, quiet: true, progress: false, stdout: quiet, stderr: quiet }, 'safe', { output: out })
+  t.same(await readFile(out), body, 'a corrupt local copy is cut off, repaired, and the retry gets good bytes')
+  t.equal(sha(await readFile(blob)), sha(body), 'the local copy was repaired')
 })

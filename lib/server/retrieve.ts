@@ -1,0 +1,52 @@
+import { fetchFromMirrors } from '../cluster/fetch-copy.js'
+import { DepositoError } from '../protocol/errors.js'
+import { encodeFileInfo, type RetrieveRequest } from '../protocol/messages.js'
+import { hashVerifier } from '../streams/hash-verifier.js'
+import type { Exchange } from './connection.js'
+import { liveMirrors, type ServerContext } from './context.js'
+
+/**
+ * Streams a stored file back, never trusting one copy: if the local bytes are missing, a mirror's copy is fetched
+ * (and kept) first; the bytes are hashed on the way out, and a copy gone bad on this disk is repaired from a
+ * mirror before the connection is cut, so the client's own check fails and its retry gets good bytes.
+ */
+export async function retrieve(request: RetrieveRequest, exchange: Exchange, ctx: ServerContext): Promise<void> {
+  const { store } = ctx
+  const owner = request.clientId
+  const key = `${owner}\0${request.name}`
+  const repairs = repairsOf(store)
+  // A repair of this file under way (started by an earlier read that found it bad) finishes before we read it.
+  await repairs.get(key)
+  const repair = () => {
+    const info = store.stat(owner, request.name)
+    if (info === undefined || ctx.cluster === undefined) return Promise.resolve(false)
+    const running = fetchFromMirrors(store, liveMirrors(ctx), owner, info, exchange.log).finally(() => repairs.delete(key))
+    repairs.set(key, running)
+    return running
+  }
+  const opened = await store.openBlob(owner, request.name).catch(async (err: unknown) => {
+    if (!(err instanceof DepositoError && err.code === 'NOT_FOUND' && (await repair()))) throw err
+    return store.openBlob(owner, request.name)
+  })
+  const { info, stream } = opened
+  const verifier = hashVerifier({ expected: () => info.sha256 })
+  try {
+    await exchange.ok(encodeFileInfo(info), stream, verifier)
+  } catch (err) {
+    if (err instanceof DepositoError && err.code === 'HASH_MISMATCH') {
+      exchange.log.error({ name: info.name, err: err.message }, 'local copy is corrupt')
+      await repair()
+    }
+    throw err
+  } finally {
+    stream.destroy()
+  }
+}
+
+const running = new WeakMap<object, Map<string, Promise<boolean>>>()
+
+function repairsOf(store: object): Map<string, Promise<boolean>> {
+  let map = running.get(store)
+  if (!map) running.set(store, (map = new Map()))
+  return map
+}
