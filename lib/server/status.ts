@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream'
 import { formatAddress } from '../client/address.js'
 import { encodeFields } from '../protocol/fields.js'
-import { encodeNodeStatus, type NodeStatus } from '../protocol/messages.js'
+import { encodeNodeStatus, type NodeStatus } from '../protocol/node-status.js'
 import type { Exchange } from './connection.js'
 import { liveMirrors, type ServerContext } from './context.js'
 
