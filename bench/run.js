@@ -6,15 +6,18 @@
 //
 // Everything runs on loopback, under one temp dir that is removed at the end. Exit status is 0 whatever the
 // figures are (this is a report); it is 1 only when something failed to run.
-import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { bareDeposit, bareRetrieve } from './baseline.js'
 import { clientStartup, depositoDeposit, depositoRetrieve, issueId } from './deposito.js'
+import { NODES, bareReplicated, depositoReplicated } from './replicated.js'
 import { children, cpuSnapshot, generateFile, median, othersShare, positiveInt, sha256File } from './util.js'
 
 const TARGET_RATIO = 0.7
 const TARGET_RSS = 100e6 // bytes; "100 MB"
+const TARGET_REPLICATED_RATIO = 1.3 // deposito time / baseline time, at most
 const MB = 1e6 // every figure printed is in decimal MB (10^6 bytes)
 
 async function main(work) {
@@ -66,6 +69,66 @@ async function main(work) {
   }
   const others = othersShare(cpuAtStart, await cpuSnapshot())
   report({ sizeMiB, runs, size, startup, others, results })
+  await replicated({ work, file, size, sizeMiB, runs, home: dirs.home })
+}
+
+/**
+ * The replicated deposit (bench/replicated.js): --replicas 2 on a local three-node cluster against three bare
+ * sinks, the first teeing to the other two. Runs after the rest, and prints its own table below theirs.
+ */
+async function replicated({ work, file, size, sizeMiB, runs, home }) {
+  const cpuAtStart = await cpuSnapshot()
+  const secretFile = join(work, 'cluster-secret')
+  await writeFile(secretFile, randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' })
+  const bareDirs = NODES.map((_, i) => join(work, `bare-r${i + 1}`))
+  const steps = {
+    bare: () => bareReplicated(file, size, bareDirs),
+    deposito: () => depositoReplicated(file, 'bench-replicated.bin', join(work, 'cluster'), secretFile, home),
+  }
+  const results = { bare: [], deposito: [] }
+  for (let i = 0; i < runs; i++) {
+    const order = i % 2 === 0 ? ['bare', 'deposito'] : ['deposito', 'bare']
+    for (const who of order) {
+      const r = await steps[who]()
+      results[who].push(r)
+      log(`run ${i + 1}/${runs} replicated ${who.padEnd(8)} ${fmt(size / MB / r.seconds)} MB/s  ${r.seconds.toFixed(2)} s  RSS ${r.rss.map((b) => fmt(b / MB)).join(' / ')} MB`)
+    }
+  }
+  const others = othersShare(cpuAtStart, await cpuSnapshot())
+  // Free the six copies now rather than with the work dir.
+  await rm(join(work, 'cluster'), { recursive: true, force: true })
+  for (const d of bareDirs) await rm(d, { recursive: true, force: true })
+
+  const time = (who) => median(results[who].map((r) => r.seconds))
+  const rss = (who, n) => Math.max(...results[who].map((r) => r.rss[n]))
+  const ratio = time('deposito') / time('bare')
+  const row = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(9) : c.padStart(i < 3 ? 10 : 17))).join('')
+  const lines = [
+    '',
+    `replicated deposit: ${sizeMiB} MiB file, --replicas 2 on a local 3-node cluster (primary + 2 --join mirrors),`,
+    `median of ${runs} runs. Baseline: one bare socket to a sink that fsyncs and tees to two more fsyncing sinks,`,
+    'no protocol, no hashing. deposito time is bin/client wall time, process start included. RSS: each node\'s peak',
+    '(VmHWM), highest of the runs.',
+    '',
+    row(['', 'time s', 'MB/s', ...NODES.map((n) => `${n} RSS MB`)]),
+  ]
+  for (const who of ['bare', 'deposito']) {
+    lines.push(row([who === 'bare' ? 'baseline' : 'deposito', time(who).toFixed(2), fmt(size / MB / time(who)), ...NODES.map((_, n) => fmt(rss(who, n) / MB))]))
+  }
+  lines.push('')
+  for (const who of ['bare', 'deposito']) {
+    lines.push(`  replicated ${who === 'bare' ? 'baseline' : 'deposito'} runs, s: ${results[who].map((r) => r.seconds.toFixed(2)).join(', ')}`)
+  }
+  lines.push(`  other processes used ${(others * 100).toFixed(0)}% of the machine's CPU time during the replicated bench`)
+  if (others > 0.1) lines.push('  WARNING: the machine was busy with other work; wall-time figures (time, ratio) are noisy')
+  lines.push('')
+  const verdict = (ok) => (ok ? 'PASS' : 'FAIL')
+  lines.push(`${verdict(ratio <= TARGET_REPLICATED_RATIO)}  replicated deposit time ${ratio.toFixed(2)} × baseline (target ≤ ${TARGET_REPLICATED_RATIO.toFixed(2)})`)
+  NODES.forEach((node, n) => {
+    const peak = rss('deposito', n)
+    lines.push(`${verdict(peak < TARGET_RSS)}  ${node} peak RSS during replicated deposit ${fmt(peak / MB)} MB (target < ${TARGET_RSS / MB} MB)`)
+  })
+  process.stdout.write(lines.join('\n') + '\n')
 }
 
 function report({ sizeMiB, runs, size, startup, others, results }) {
