@@ -1,39 +1,15 @@
 // deposito's side of the bench: the real bin/server and bin/client, as a user runs them.
 // A fresh server per measurement (same data dir, which it recovers at start), so its peak RSS (VmHWM) belongs to
 // that one transfer; the port is whatever the OS gave it, read from its "listening" log line.
-import { spawn } from 'node:child_process'
-import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { measured, settleDisk, timedRun, track } from './util.js'
+import { measured, settleDisk, startServer, timedRun } from './util.js'
 
-const SERVER = fileURLToPath(new URL('../bin/server', import.meta.url))
 const CLIENT = fileURLToPath(new URL('../bin/client', import.meta.url))
-
-async function startServer(dataDir) {
-  // --log-level info only for the "listening" line; per request it adds one or two lines, nothing per byte.
-  const args = [SERVER, '--port', '0', '--data', dataDir, '--log-level', 'info']
-  const child = track(spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] }))
-  child.lastWords = []
-  const port = await new Promise((resolve, reject) => {
-    // Keep reading stderr for the server's whole life: a full pipe would block its synchronous logger.
-    createInterface({ input: child.stderr }).on('line', (line) => {
-      let entry
-      try {
-        entry = JSON.parse(line)
-      } catch {
-        entry = { level: 50, msg: line }
-      }
-      if (entry.msg === 'listening') resolve(entry.address.port)
-      else if (entry.level >= 40) child.lastWords.push(line)
-    })
-    child.exited.then(({ code, signal }) => reject(new Error(`deposito server exited early (${signal ?? code}): ${child.lastWords.join(' ')}`)), reject)
-  })
-  return { child, port }
-}
 
 /** Runs `fn(address, measuring)` against a fresh server; see `measured` for what is added to its result. */
 async function withServer(dataDir, fn) {
-  const { child, port } = await startServer(dataDir)
+  const child = startServer(['--data', dataDir])
+  const port = await child.port
   return measured(child, 'deposito server', (measuring) => fn(`127.0.0.1:${port}`, measuring))
 }
 

@@ -20,12 +20,10 @@ import { createReadStream } from 'node:fs'
 import { once } from 'node:events'
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { pipeline } from 'node:stream/promises'
-import { peakRss, settleDisk, stop, tail, timedRun, track } from './util.js'
+import { peakRss, settleDisk, startServer, stop, tail, timedRun, track } from './util.js'
 
-const SERVER = fileURLToPath(new URL('../bin/server', import.meta.url))
 const CLIENT = fileURLToPath(new URL('../bin/client', import.meta.url))
 const SINK = fileURLToPath(new URL('./bare-sink.js', import.meta.url))
 export const NODES = ['primary', 'mirror 1', 'mirror 2']
@@ -55,34 +53,6 @@ async function withNodes(start, what, fn) {
 
 // ---- deposito ----
 
-/**
- * A bin/server whose stderr is read for its whole life (a full pipe would block its synchronous logger). Resolves
- * with the port of its "listening" line; `child.messages` counts the log messages we wait on.
- */
-async function startServer(args) {
-  const child = track(spawn(process.execPath, [SERVER, '--port', '0', '--log-level', 'info', ...args], { stdio: ['ignore', 'ignore', 'pipe'] }))
-  child.lastWords = []
-  child.messages = new Map()
-  child.waiters = []
-  const port = new Promise((resolve, reject) => {
-    createInterface({ input: child.stderr }).on('line', (line) => {
-      let entry
-      try {
-        entry = JSON.parse(line)
-      } catch {
-        entry = { level: 50, msg: line }
-      }
-      child.messages.set(entry.msg, (child.messages.get(entry.msg) ?? 0) + 1)
-      for (const w of child.waiters) w()
-      if (entry.msg === 'listening') resolve(entry.address.port)
-      else if (entry.level >= 40) child.lastWords.push(line)
-    })
-    child.exited.then(({ code, signal }) => reject(new Error(`deposito server exited early (${signal ?? code})${tail(child)}`)), reject)
-  })
-  port.catch(() => {})
-  child.port = port
-  return child
-}
 
 /** Until `child` has logged `msg` `count` times; rejects if it exits first or `ms` pass. */
 function logged(child, msg, count, ms) {

@@ -4,6 +4,8 @@ import { createHash, randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { open, readFile } from 'node:fs/promises'
 import { pipeline } from 'node:stream/promises'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
 
 export const MiB = 1 << 20
 
@@ -172,3 +174,34 @@ export function positiveInt(name, fallback) {
   return Number(raw)
 }
 
+
+const SERVER = fileURLToPath(new URL('../bin/server', import.meta.url))
+
+/**
+ * A bin/server whose stderr is read for its whole life (a full pipe would block its synchronous logger). Resolves
+ * with the port of its "listening" line; `child.messages` counts the log messages we wait on.
+ */
+export function startServer(args) {
+  const child = track(spawn(process.execPath, [SERVER, '--port', '0', '--log-level', 'info', ...args], { stdio: ['ignore', 'ignore', 'pipe'] }))
+  child.lastWords = []
+  child.messages = new Map()
+  child.waiters = []
+  const port = new Promise((resolve, reject) => {
+    createInterface({ input: child.stderr }).on('line', (line) => {
+      let entry
+      try {
+        entry = JSON.parse(line)
+      } catch {
+        entry = { level: 50, msg: line }
+      }
+      child.messages.set(entry.msg, (child.messages.get(entry.msg) ?? 0) + 1)
+      for (const w of child.waiters) w()
+      if (entry.msg === 'listening') resolve(entry.address.port)
+      else if (entry.level >= 40) child.lastWords.push(line)
+    })
+    child.exited.then(({ code, signal }) => reject(new Error(`deposito server exited early (${signal ?? code})${tail(child)}`)), reject)
+  })
+  port.catch(() => {})
+  child.port = port
+  return child
+}
