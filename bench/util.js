@@ -182,7 +182,7 @@ const SERVER = fileURLToPath(new URL('../bin/server', import.meta.url))
  * with the port of its "listening" line; `child.messages` counts the log messages we wait on.
  */
 export function startServer(args) {
-  const child = track(spawn(process.execPath, [SERVER, '--port', '0', '--log-level', 'info', ...args], { stdio: ['ignore', 'ignore', 'pipe'] }))
+  const child = track(spawn(SERVER, ['--port', '0', '--log-level', 'info', ...args], { stdio: ['ignore', 'ignore', 'pipe'] }))
   child.lastWords = []
   child.messages = new Map()
   child.waiters = []

@@ -46,9 +46,10 @@ export async function startLocalCluster(
   const mirrors: ChildProcess[] = []
   for (let k = 2; k <= nodes; k++) {
     const port = primary.address.port + k - 1
-    const args = [SERVER_BIN, '--host', options.host, '--port', String(port), '--data', join(root, `node-${k}`)]
+    const args = ['--host', options.host, '--port', String(port), '--data', join(root, `node-${k}`)]
     args.push('--secret-file', secretPath, '--join', primaryAddress, '--log-level', logLevel)
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] })
+    // The bin itself, not `node bin/server`: its shebang carries the node flags a server runs with.
+    const child = spawn(SERVER_BIN, args, { stdio: ['ignore', 'inherit', 'inherit'] })
     log.info({ mirror: `${options.host}:${port}`, pid: child.pid }, 'started mirror')
     mirrors.push(child)
   }

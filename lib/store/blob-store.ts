@@ -1,4 +1,4 @@
-import { createWriteStream, type WriteStream, type ReadStream } from 'node:fs'
+import type { ReadStream } from 'node:fs'
 import { mkdir, open, readdir, readFile, rm, statfs } from 'node:fs/promises'
 import { join } from 'node:path'
 import { v4 as uuidv4 } from 'uuid'
@@ -9,6 +9,7 @@ import { KeyedMutex } from './keyed-mutex.js'
 import { Layout } from './layout.js'
 import { lockDataDir } from './dir-lock.js'
 import { parseRecord } from './file-record.js'
+import { FileSink } from './file-sink.js'
 
 /**
  * The atomic, crash-safe file store of one node.
@@ -230,14 +231,14 @@ export class BlobStore {
 
 /** One deposit's temp file. Exactly one of commit or discard ends it. */
 export class Upload {
-  readonly stream: WriteStream
+  readonly stream: FileSink
 
   constructor(
     readonly store: BlobStore,
     readonly path: string,
   ) {
-    // `flush` fsyncs before close, and pipeline waits for close, so a finished pipeline means durable bytes.
-    this.stream = createWriteStream(path, { flags: 'wx', flush: true })
+    // The sink fsyncs before close, and pipeline waits for close, so a finished pipeline means durable bytes.
+    this.stream = new FileSink(path)
   }
 
   async commit(owner: string, name: string, info: CommitInfo): Promise<FileInfo> {
