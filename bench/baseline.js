@@ -12,8 +12,8 @@ import { measured, settleDisk, track } from './util.js'
 
 const SINK = fileURLToPath(new URL('./bare-sink.js', import.meta.url))
 
-async function startSink(dataDir) {
-  const child = track(spawn(process.execPath, [SINK, dataDir], { stdio: ['ignore', 'pipe', 'pipe'] }))
+async function startSink(dataDir, { tuned = false } = {}) {
+  const child = track(spawn(process.execPath, [SINK, dataDir, ...(tuned ? ['--tuned'] : [])], { stdio: ['ignore', 'pipe', 'pipe'] }))
   child.lastWords = []
   child.stderr.setEncoding('utf8').on('data', (s) => child.lastWords.push(...s.trimEnd().split('\n')))
   child.stdout.setEncoding('utf8')
@@ -42,8 +42,8 @@ async function readAll(socket) {
 }
 
 /** Runs `fn(ports, measuring)` against a fresh sink; see `measured` for what is added to its result. */
-async function withSink(dataDir, fn) {
-  const { child, ports } = await startSink(dataDir)
+async function withSink(dataDir, fn, options) {
+  const { child, ports } = await startSink(dataDir, options)
   return measured(child, 'bare-sink', (measuring) => fn(ports, measuring))
 }
 
@@ -52,7 +52,7 @@ async function withSink(dataDir, fn) {
  * run's file is removed first, untimed (truncating it would free its blocks inside the timed write; deposito's
  * side deletes its old copy likewise).
  */
-export function bareDeposit(file, size, dataDir) {
+export function bareDeposit(file, size, dataDir, { tuned = false } = {}) {
   return withSink(dataDir, async (ports, measuring) => {
     await rm(join(dataDir, 'blob'), { force: true })
     settleDisk()
@@ -66,7 +66,7 @@ export function bareDeposit(file, size, dataDir) {
     const seconds = (performance.now() - t0) / 1000
     if (answer !== `ok ${size}\n`) throw new Error(`bare-sink replied ${JSON.stringify(answer)}, expected "ok ${size}"`)
     return { seconds }
-  })
+  }, { tuned })
 }
 
 /** Sink's file → socket → a local file (not fsynced: deposito's retrieve does not fsync either). */
