@@ -1,5 +1,6 @@
 import { SingleBar } from 'cli-progress'
 import { formatBytes } from './format.js'
+import { onInterrupt } from './interrupt.js'
 
 /**
  * A progress line on stderr: bytes done (of total, when known), rate and ETA. cli-progress throttles redraws
@@ -25,7 +26,7 @@ export function createProgress(enabled: boolean, label: string, stream: NodeJS.W
     barsize: 24,
     format: (options, params) => {
       const seconds = Math.max((Date.now() - started) / 1000, 0.001)
-      const rate = params.value / seconds
+      const rate = Math.round(params.value / seconds)
       const done = formatBytes(params.value)
       if (total === undefined) return `${label} ${done} ${formatBytes(rate)}/s`
       const filled = Math.round(params.progress * (options.barsize ?? 24))
@@ -34,16 +35,20 @@ export function createProgress(enabled: boolean, label: string, stream: NodeJS.W
       return `${label} ${barText} ${done} / ${formatBytes(total)} ${formatBytes(rate)}/s ETA ${eta}s`
     },
   })
+  // Ctrl-C mid-transfer: clear the line and show the cursor again rather than leave the terminal without one.
+  let forget = () => {}
   return {
     start(size) {
       total = size
       bar.start(size ?? 0, 0)
+      forget = onInterrupt(() => bar.stop())
     },
     update(bytes) {
       bar.update(bytes)
     },
     stop() {
       bar.stop()
+      forget()
     },
   }
 }
