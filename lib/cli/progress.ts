@@ -1,5 +1,5 @@
 import { SingleBar } from 'cli-progress'
-import { formatBytes } from './format.js'
+import { formatBytes, formatDuration } from './format.js'
 import { onInterrupt } from './interrupt.js'
 
 /**
@@ -31,8 +31,8 @@ export function createProgress(enabled: boolean, label: string, stream: NodeJS.W
       if (total === undefined) return `${label} ${done} ${formatBytes(rate)}/s`
       const filled = Math.round(params.progress * (options.barsize ?? 24))
       const barText = '█'.repeat(filled) + '░'.repeat((options.barsize ?? 24) - filled)
-      const eta = rate > 0 ? Math.round((total - params.value) / rate) : 0
-      return `${label} ${barText} ${done} / ${formatBytes(total)} ${formatBytes(rate)}/s ETA ${eta}s`
+      const eta = rate > 0 ? formatDuration((total - params.value) / rate) : '?'
+      return `${label} ${barText} ${done} / ${formatBytes(total)} ${formatBytes(rate)}/s ETA ${eta}`
     },
   })
   // Ctrl-C mid-transfer: clear the line and show the cursor again rather than leave the terminal without one.

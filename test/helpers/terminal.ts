@@ -12,7 +12,7 @@ import { ROOT } from './bins.js'
 export const KEY = { enter: '\r', ctrlC: '\x03', down: '\x1b[B' } as const
 
 // eslint-disable-next-line no-control-regex
-const ANSI = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[()][0-9A-Za-z]|\r/g
+const ANSI = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[()][0-9A-Za-z]|\x1b[78]|\r/g
 
 /** Text drawn so far, escape sequences stripped; `waitFor` looks only past what earlier waits consumed. */
 export class Screen {

@@ -1,0 +1,51 @@
+import t from 'tap'
+import { createProgress } from '../../lib/cli/progress.js'
+import { interrupted } from '../../lib/cli/interrupt.js'
+import { Screen, fakeTty } from '../helpers/terminal.js'
+
+// The bar's content and its cleanup; whether it appears at all (TTY or not, --json, -o -) is decided by the
+// commands and tested in client-commands.test.ts and deposit-retrieve.test.ts.
+
+t.test('a known size: bytes done of total, rate, ETA; cleared when done', async (t) => {
+  const screen = new Screen()
+  const bar = createProgress(true, 'deposit', fakeTty(screen))
+  bar.start(4096)
+  bar.update(1024)
+  bar.stop()
+  t.match(screen.text, /^deposit [█░]+ 0 B \/ 4\.00 KiB 0 B\/s ETA \?/, 'the first frame: nothing done yet, no ETA to give')
+  t.match(screen.text, /deposit [█░]+ 1\.00 KiB \/ 4\.00 KiB \d+(\.\d+)? (B|KiB|MiB)\/s ETA \d+s/, 'the last: done of total, rate, ETA')
+  t.match(screen.raw, /\x1b\[\?25h[^]*\x1b\[2K$/, 'the cursor shown again and the line cleared at the end')
+})
+
+t.test('a pipe (unknown size): bytes and rate only', async (t) => {
+  const screen = new Screen()
+  const bar = createProgress(true, 'deposit', fakeTty(screen))
+  bar.start(undefined)
+  bar.update(2048)
+  bar.stop()
+  t.match(screen.text, /deposit 2\.00 KiB \d+(\.\d+)? (B|KiB|MiB)\/s/)
+  t.notMatch(screen.text, /ETA| \/ /, 'no total, no ETA')
+})
+
+t.test('disabled: not a byte written', async (t) => {
+  const screen = new Screen()
+  const bar = createProgress(false, 'retrieve', fakeTty(screen))
+  bar.start(10)
+  bar.update(5)
+  bar.stop()
+  t.equal(screen.raw, '')
+})
+
+t.test('Ctrl-C mid-transfer clears the bar and shows the cursor before exiting 130', async (t) => {
+  const screen = new Screen()
+  const bar = createProgress(true, 'retrieve', fakeTty(screen))
+  bar.start(100)
+  bar.update(10)
+  const before = screen.raw.length
+  const codes: number[] = []
+  interrupted((code) => codes.push(code))
+  t.same(codes, [130])
+  t.match(screen.raw.slice(before), /\x1b\[\?25h/, 'the cursor is back')
+  bar.stop()
+  t.equal(screen.raw.length > before, true)
+})
