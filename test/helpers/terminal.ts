@@ -93,6 +93,8 @@ export function keyboard(screen = new Screen()): Keyboard {
 // -------------------------------------------------------------------------------------------- pseudo-terminal
 
 export interface PtyProcess extends Omit<Keyboard, 'input'> {
+  /** Keys typed straight into the terminal. */
+  input: NodeJS.WritableStream
   proc: ChildProcess
   /** The exit status of the program inside the terminal (`script -e` passes it on). */
   exit: Promise<number | null>
@@ -125,5 +127,5 @@ export function spawnInPty(t: Test, bin: string, args: string[], env: NodeJS.Pro
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL')
     await exit
   })
-  return { proc, exit, screen, answer: typist(screen, proc.stdin!) }
+  return { proc, exit, screen, input: proc.stdin!, answer: typist(screen, proc.stdin!) }
 }
