@@ -4,7 +4,6 @@ import { confirm, input, number, select } from '@inquirer/prompts'
 import { DepositoClient } from '../client/client.js'
 import { formatAddress, parseAddress, type ServerAddress } from '../client/address.js'
 import type { IdentityFile } from '../client/identity.js'
-import { toDepositoError } from '../protocol/errors.js'
 import { parseClientId } from '../protocol/messages.js'
 import {
   defaultOutputPath,
@@ -17,6 +16,7 @@ import {
   type Output,
 } from './client-commands.js'
 import { formatBytes, printableName } from './format.js'
+import { errorLine, withHint } from './hints.js'
 import { INTERRUPTED_EXIT } from './interrupt.js'
 import { isPromptExit } from './terminal.js'
 
@@ -59,10 +59,7 @@ const ACTIONS: { value: Action; name: string }[] = [
 export async function clientMenu(io: MenuIO, defaults: MenuDefaults): Promise<number> {
   const ask = { input: io.input, output: io.output }
   const out: Output = { json: false, quiet: false, progress: io.progress, stdout: io.output, stderr: io.stderr }
-  const showError = (err: unknown) => {
-    const e = toDepositoError(err)
-    io.stderr.write(`deposito: ${e.code}: ${e.message}\n`)
-  }
+  const showError = (err: unknown) => io.stderr.write(errorLine(withHint(err, defaults.identity.path)))
   try {
     const client = await connect(ask, io, defaults, showError)
     for (;;) {

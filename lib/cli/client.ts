@@ -2,12 +2,13 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { DepositoClient } from '../client/client.js'
 import { DEFAULT_SERVER, parseAddressList } from '../client/address.js'
 import { IdentityFile, defaultHome } from '../client/identity.js'
-import { DepositoError, ERROR_CODES, toDepositoError } from '../protocol/errors.js'
+import { DepositoError, ERROR_CODES } from '../protocol/errors.js'
 import { parseClientId } from '../protocol/messages.js'
 import { depositCommand, deleteCommand, idCommand, listCommand, replicasCommand, retrieveCommand, statusCommand, type Output } from './client-commands.js'
 import { clientMenu } from './client-menu.js'
 import { exitOnInterrupt } from './interrupt.js'
 import { interactive } from './terminal.js'
+import { errorLine, withHint } from './hints.js'
 
 /**
  * `bin/client`: argument parsing and the mapping from errors to one stderr line and an exit status. Every
@@ -210,7 +211,7 @@ async function setup(cmd: Command, env: NodeJS.ProcessEnv): Promise<{ client: De
 function fail(err: DepositoError, json: boolean, stdoutHasData: boolean): number {
   // With `-o -` stdout carries file bytes; a JSON document after them would corrupt the output.
   if (json) (stdoutHasData ? process.stderr : process.stdout).write(JSON.stringify({ error: { code: err.code, message: err.message } }) + '\n')
-  else process.stderr.write(`deposito: ${err.code}: ${err.message}\n`)
+  else process.stderr.write(errorLine(err))
   return err.exitCode
 }
 
@@ -228,10 +229,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       if (err.exitCode === 0) return 0
       return json ? fail(new DepositoError('USAGE', err.message.replace(/^error: /, '')), true, false) : ERROR_CODES.USAGE.exit
     }
-    const e = toDepositoError(err)
-    if (e.code === 'UNKNOWN_CLIENT') {
-      e.message += ` — pass the right --id, or remove its entry from ${new IdentityFile(defaultHome()).path} to be issued a new one`
-    }
+    const e = withHint(err, new IdentityFile(defaultHome()).path)
     return fail(e, json, argv.some((a, i) => a === '--output=-' || a === '-o-' || ((a === '-o' || a === '--output') && argv[i + 1] === '-')))
   }
 }
