@@ -6,7 +6,7 @@ import { DepositoError, ERROR_CODES } from '../protocol/errors.js'
 import { parseClientId } from '../protocol/messages.js'
 import { depositCommand, deleteCommand, idCommand, listCommand, replicasCommand, retrieveCommand, statusCommand, type Output } from './client-commands.js'
 import { clientMenu } from './client-menu.js'
-import { exitOnInterrupt } from './interrupt.js'
+import { INTERRUPTED_EXIT, exitOnInterrupt } from './interrupt.js'
 import { interactive } from './terminal.js'
 import { errorLine, withHint } from './hints.js'
 
@@ -23,7 +23,8 @@ function exitCodeTable(): string {
   const rows = Object.entries(ERROR_CODES)
     .sort((a, b) => a[1].exit - b[1].exit)
     .map(([code, { exit, summary }]) => `  ${String(exit).padStart(2)}  ${code.padEnd(16)} ${summary}`)
-  return `\nExit status:\n   0  OK\n${rows.join('\n')}\n`
+  const interrupted = `${String(INTERRUPTED_EXIT).padStart(4)}  ${'(Ctrl-C)'.padEnd(16)} interrupted; nothing is left half-written`
+  return `\nExit status:\n   0  OK\n${rows.join('\n')}\n${interrupted}\n`
 }
 
 export function buildProgram(env: NodeJS.ProcessEnv = process.env, { json = false } = {}): Command {
