@@ -1,6 +1,6 @@
 import t from 'tap'
 import { createProgress } from '../../lib/cli/progress.js'
-import { interrupted } from '../../lib/cli/interrupt.js'
+import { exitOnInterrupt, interrupted, onInterrupt } from '../../lib/cli/interrupt.js'
 import { Screen, fakeTty } from '../helpers/terminal.js'
 
 // The bar's content and its cleanup; whether it appears at all (TTY or not, --json, -o -) is decided by the
@@ -48,4 +48,26 @@ t.test('Ctrl-C mid-transfer clears the bar and shows the cursor before exiting 1
   t.match(screen.raw.slice(before), /\x1b\[\?25h/, 'the cursor is back')
   bar.stop()
   t.equal(screen.raw.length > before, true)
+})
+
+t.test('a failing cleanup does not stop the others; the SIGINT handler is installed once asked', async (t) => {
+  const ran: string[] = []
+  const forgetA = onInterrupt(() => {
+    ran.push('a')
+    throw new Error('stuck')
+  })
+  onInterrupt(() => ran.push('b'))
+  const forgotten = onInterrupt(() => ran.push('never'))
+  forgotten()
+  interrupted(() => {})
+  t.same(ran, ['a', 'b'], 'both ran, the forgotten one did not')
+  forgetA()
+  interrupted(() => {})
+  t.same(ran, ['a', 'b'], 'cleanups run once')
+
+  const before = process.listeners('SIGINT')
+  exitOnInterrupt()
+  const added = process.listeners('SIGINT').filter((l) => !before.includes(l))
+  t.equal(added.length, 1, 'one SIGINT listener')
+  for (const l of added) process.off('SIGINT', l)
 })
