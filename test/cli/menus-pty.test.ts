@@ -56,18 +56,25 @@ t.test('bin/client with no command: deposit with a progress bar, list, retrieve,
   t.same((await readdir(work)).sort(), ['back.bin', 'photo.bin'], 'no temp file left beside them')
 })
 
-t.test('bin/server with no flags on a terminal asks for its port, then runs until Ctrl-C', { skip }, async (t) => {
-  const dir = t.testdir()
-  const port = await freeConsecutivePorts(1)
-  const pty = spawnInPty(t, SERVER_BIN, [], cleanEnv(), dir)
-  await pty.answer(/Port to listen on \(7420\)/, `${port}${KEY.enter}`)
-  await pty.answer(/Data directory \(\.\/data\)/, `node-a${KEY.enter}`)
-  await pty.answer(/Join a primary as its mirror\?/, KEY.enter)
-  await pty.screen.waitFor(new RegExp(`"msg":"listening"[^\\n]*"port":${port}|"port":${port}[^\\n]*"msg":"listening"`))
-  t.same(await readdir(dir), ['node-a'], 'its data directory is the one given')
-  pty.input.write(KEY.ctrlC)
-  t.equal(await pty.exit, 0, 'Ctrl-C stops it gracefully')
-})
+for (const [bin, pick] of [
+  [SERVER_BIN, undefined],
+  [CHOOSER_BIN, '1'],
+] as const) {
+  const how = pick ? 'bin/deposito, choosing "server",' : 'bin/server with no flags'
+  t.test(`${how} on a terminal asks for its port, then runs until Ctrl-C`, { skip }, async (t) => {
+    const dir = t.testdir()
+    const port = await freeConsecutivePorts(1)
+    const pty = spawnInPty(t, bin, [], cleanEnv(), dir)
+    if (pick) await pty.answer(/Run a server or a client\?/, `${pick}${KEY.enter}`)
+    await pty.answer(/Port to listen on \(7420\)/, `${port}${KEY.enter}`)
+    await pty.answer(/Data directory \(\.\/data\)/, `node-a${KEY.enter}`)
+    await pty.answer(/Join a primary as its mirror\?/, KEY.enter)
+    await pty.screen.waitFor(new RegExp(`"msg":"listening"[^\\n]*"port":${port}|"port":${port}[^\\n]*"msg":"listening"`))
+    t.same(await readdir(dir), ['node-a'], 'its data directory is the one given')
+    pty.input.write(KEY.ctrlC)
+    t.equal(await pty.exit, 0, 'Ctrl-C stops it gracefully')
+  })
+}
 
 t.test('bin/deposito asks "server or client?"; Ctrl-C at a menu prompt leaves with 130', { skip }, async (t) => {
   const dir = t.testdir()

@@ -71,3 +71,16 @@ t.test('a failing cleanup does not stop the others; the SIGINT handler is instal
   t.equal(added.length, 1, 'one SIGINT listener')
   for (const l of added) process.off('SIGINT', l)
 })
+
+t.test('redraws are throttled to about 10 a second, however often bytes arrive', async (t) => {
+  const screen = new Screen()
+  const bar = createProgress(true, 'deposit', fakeTty(screen))
+  const started = Date.now()
+  bar.start(1_000_000)
+  for (let bytes = 1; bytes <= 1_000_000; bytes += 10) bar.update(bytes)
+  const elapsed = Date.now() - started
+  bar.stop()
+  const frames = screen.raw.split('deposit ').length - 1
+  // 100,000 updates; a frame at start, at most one per 100 ms while they ran, and the final one at stop.
+  t.ok(frames <= 2 + Math.ceil(elapsed / 100), `${frames} frames in ${elapsed} ms`)
+})
