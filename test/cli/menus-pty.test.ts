@@ -5,6 +5,7 @@ import { promisify } from 'node:util'
 import t from 'tap'
 import { CHOOSER_BIN, CLIENT_BIN, SERVER_BIN, cleanEnv, sha256File, writeRandomFile } from '../helpers/bins.js'
 import { freeConsecutivePorts, startCluster } from '../helpers/cluster.js'
+import { rawRequest } from '../helpers/server.js'
 import { KEY, ptyUnavailable, spawnInPty } from '../helpers/terminal.js'
 
 /**
@@ -71,6 +72,9 @@ for (const [bin, pick] of [
     await pty.answer(/Join a primary as its mirror\?/, KEY.enter)
     await pty.screen.waitFor(new RegExp(`"msg":"listening"[^\\n]*"port":${port}|"port":${port}[^\\n]*"msg":"listening"`))
     t.same(await readdir(dir), ['node-a'], 'its data directory is the one given')
+    // An answer proves main() has run on past "listening" and installed its SIGINT handler (the same tick):
+    // a Ctrl-C sent in between, on a loaded machine, would meet the default action instead.
+    t.match((await rawRequest(port, ['op:hello\n'])).line, /^status:ok\|/, 'it serves')
     pty.input.write(KEY.ctrlC)
     t.equal(await pty.exit, 0, 'Ctrl-C stops it gracefully')
   })

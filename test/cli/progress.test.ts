@@ -6,23 +6,25 @@ import { Screen, fakeTty } from '../helpers/terminal.js'
 // The bar's content and its cleanup; whether it appears at all (TTY or not, --json, -o -) is decided by the
 // commands and tested in client-commands.test.ts and deposit-retrieve.test.ts.
 
-t.test('a known size: bytes done of total, rate, ETA; cleared when done', async (t) => {
+/** A whole transfer's frames: start, one update, stop. */
+function draw(total: number | undefined, bytes: number): Screen {
   const screen = new Screen()
   const bar = createProgress(true, 'deposit', fakeTty(screen))
-  bar.start(4096)
-  bar.update(1024)
+  bar.start(total)
+  bar.update(bytes)
   bar.stop()
+  return screen
+}
+
+t.test('a known size: bytes done of total, rate, ETA; cleared when done', async (t) => {
+  const screen = draw(4096, 1024)
   t.match(screen.text, /^deposit [█░]+ 0 B \/ 4\.00 KiB 0 B\/s ETA \?/, 'the first frame: nothing done yet, no ETA to give')
   t.match(screen.text, /deposit [█░]+ 1\.00 KiB \/ 4\.00 KiB \d+(\.\d+)? (B|KiB|MiB)\/s ETA \d+s/, 'the last: done of total, rate, ETA')
   t.match(screen.raw, /\x1b\[\?25h[^]*\x1b\[2K$/, 'the cursor shown again and the line cleared at the end')
 })
 
 t.test('a pipe (unknown size): bytes and rate only', async (t) => {
-  const screen = new Screen()
-  const bar = createProgress(true, 'deposit', fakeTty(screen))
-  bar.start(undefined)
-  bar.update(2048)
-  bar.stop()
+  const screen = draw(undefined, 2048)
   t.match(screen.text, /deposit 2\.00 KiB \d+(\.\d+)? (B|KiB|MiB)\/s/)
   t.notMatch(screen.text, /ETA| \/ /, 'no total, no ETA')
 })
