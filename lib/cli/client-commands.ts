@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs'
+import { rmSync } from 'node:fs'
 import { open, rename, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { createHash, randomBytes } from 'node:crypto'
@@ -9,6 +10,7 @@ import type { FileInfo } from '../protocol/messages.js'
 import type { DepositoClient, DepositResult } from '../client/client.js'
 import { formatBytes, formatDate, formatTable, printableName } from './format.js'
 import { createProgress } from './progress.js'
+import { onInterrupt } from './interrupt.js'
 
 /**
  * What each `bin/client` command does once its arguments are parsed. Results go to stdout (a line for people, or
@@ -148,6 +150,8 @@ async function retrieveToFile(client: DepositoClient, name: string, path: string
       throw localIoError(err, `cannot write ${path}`)
     },
   )
+  // Ctrl-C skips the finally below; the temp file must go all the same.
+  const forget = onInterrupt(() => rmSync(temp, { force: true }))
   try {
     const info = await client.retrieve(name, sink, onBytes)
     await rename(temp, path)
@@ -155,6 +159,7 @@ async function retrieveToFile(client: DepositoClient, name: string, path: string
   } finally {
     sink.destroy()
     await rm(temp, { force: true })
+    forget()
   }
 }
 

@@ -2,9 +2,13 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { DepositoClient } from '../client/client.js'
 import { DEFAULT_SERVER, parseAddressList } from '../client/address.js'
 import { IdentityFile, defaultHome } from '../client/identity.js'
-import { DepositoError, ERROR_CODES, toDepositoError } from '../protocol/errors.js'
+import { DepositoError, ERROR_CODES } from '../protocol/errors.js'
 import { parseClientId } from '../protocol/messages.js'
 import { depositCommand, deleteCommand, idCommand, listCommand, replicasCommand, retrieveCommand, statusCommand, type Output } from './client-commands.js'
+import { clientMenu } from './client-menu.js'
+import { INTERRUPTED_EXIT, exitOnInterrupt } from './interrupt.js'
+import { interactive } from './terminal.js'
+import { errorLine, withHint } from './hints.js'
 
 /**
  * `bin/client`: argument parsing and the mapping from errors to one stderr line and an exit status. Every
@@ -19,7 +23,8 @@ function exitCodeTable(): string {
   const rows = Object.entries(ERROR_CODES)
     .sort((a, b) => a[1].exit - b[1].exit)
     .map(([code, { exit, summary }]) => `  ${String(exit).padStart(2)}  ${code.padEnd(16)} ${summary}`)
-  return `\nExit status:\n   0  OK\n${rows.join('\n')}\n`
+  const interrupted = `${String(INTERRUPTED_EXIT).padStart(4)}  ${'(Ctrl-C)'.padEnd(16)} interrupted; nothing is left half-written`
+  return `\nExit status:\n   0  OK\n${rows.join('\n')}\n${interrupted}\n`
 }
 
 export function buildProgram(env: NodeJS.ProcessEnv = process.env, { json = false } = {}): Command {
@@ -41,9 +46,13 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env, { json = fals
     .option('--progress', 'show a progress bar even when stderr is not a terminal')
     .option('--no-progress', 'never show a progress bar')
     .showSuggestionAfterError(true)
+    // Each command's --help lists --server, --json and the rest too: they are accepted after the command name.
+    .configureHelp({ showGlobalOptions: true })
     .addHelpText(
       'after',
       `
+With no command, on a terminal: an interactive menu (server address, client id, then deposit, retrieve, list...).
+
 Examples:
   $ deposito-client deposit bigfile.iso --replicas 1
   $ tar c photos | deposito-client deposit - --name photos.tar
@@ -61,6 +70,12 @@ ${exitCodeTable()}`,
     .argument('<file>', 'path of the file, or - to read standard input')
     .option('-n, --name <name>', 'name to store it under (default: the file name; required for -)')
     .option('-r, --replicas <n>', 'copies to keep on mirrors besides the server (default: the server\'s)', count)
+    .addHelpText('after', examples(
+      'deposito-client deposit report.pdf',
+      'deposito-client deposit disk.img --replicas 2',
+      'tar c photos | deposito-client deposit - --name photos.tar',
+      'deposito-client --json deposit report.pdf',
+    ))
     .action(async (file: string, opts: { name?: string; replicas?: number }, cmd: Command) => {
       const { client, out } = await setup(cmd, env)
       await depositCommand(client, out, file, opts)
@@ -71,6 +86,12 @@ ${exitCodeTable()}`,
     .description('fetch a stored file and check its hash')
     .argument('<name>', 'name the file was stored under')
     .option('-o, --output <path>', 'where to write it: a path, a directory, or - for stdout (default: ./NAME)')
+    .addHelpText('after', examples(
+      'deposito-client retrieve report.pdf',
+      'deposito-client retrieve report.pdf -o ~/Downloads/',
+      'deposito-client retrieve photos.tar -o - | tar x',
+      'deposito-client --server primary:7420,mirror:7421 retrieve report.pdf',
+    ))
     .action(async (name: string, opts: { output?: string }, cmd: Command) => {
       const { client, out } = await setup(cmd, env)
       await retrieveCommand(client, out, name, opts)
@@ -79,6 +100,10 @@ ${exitCodeTable()}`,
   program
     .command('list')
     .description('list your stored files')
+    .addHelpText('after', examples(
+      'deposito-client list',
+      'deposito-client --json list',
+    ))
     .action(async (_opts: unknown, cmd: Command) => {
       const { client, out } = await setup(cmd, env)
       await listCommand(client, out)
@@ -88,6 +113,9 @@ ${exitCodeTable()}`,
     .command('delete')
     .description('remove a stored file')
     .argument('<name>', 'name the file was stored under')
+    .addHelpText('after', examples(
+      'deposito-client delete report.pdf',
+    ))
     .action(async (name: string, _opts: unknown, cmd: Command) => {
       const { client, out } = await setup(cmd, env)
       await deleteCommand(client, out, name)
@@ -98,6 +126,10 @@ ${exitCodeTable()}`,
     .description('change how many mirrors keep a copy of a stored file (no bytes are sent from here)')
     .argument('<name>', 'name the file was stored under')
     .argument('<n>', 'replicas wanted', count)
+    .addHelpText('after', examples(
+      'deposito-client replicas report.pdf 2',
+      'deposito-client replicas report.pdf 0',
+    ))
     .action(async (name: string, n: number, _opts: unknown, cmd: Command) => {
       const { client, out } = await setup(cmd, env)
       await replicasCommand(client, out, name, n)
@@ -106,6 +138,10 @@ ${exitCodeTable()}`,
   program
     .command('status')
     .description('show the cluster: each node, up or down, what it stores, and files short of copies')
+    .addHelpText('after', examples(
+      'deposito-client status',
+      'deposito-client --server 10.0.0.5:7420 status',
+    ))
     .action(async (_opts: unknown, cmd: Command) => {
       const { client, out } = await setup(cmd, env)
       await statusCommand(client, out)
@@ -114,12 +150,44 @@ ${exitCodeTable()}`,
   program
     .command('id')
     .description('print your client id (asking the server for one if you have none)')
+    .addHelpText('after', examples(
+      'deposito-client id',
+      'deposito-client --server alpha:7420 id',
+    ))
     .action(async (_opts: unknown, cmd: Command) => {
       const { client, out } = await setup(cmd, env)
       await idCommand(client, out)
     })
 
+  // No command: the seed's menu on a terminal; anywhere else an error, never a read from stdin that could hang.
+  // (Excess operands reach this action only because the root has no arguments of its own: an unknown command.)
+  program.allowExcessArguments().action(async (_opts: unknown, cmd: Command) => {
+    const names = program.commands.map((c) => c.name()).join(', ')
+    if (cmd.args.length > 0) throw new DepositoError('USAGE', `unknown command ${JSON.stringify(cmd.args[0])}; the commands are ${names} (see --help)`)
+    const opts = cmd.opts<GlobalOptions>()
+    if (opts.json || !interactive()) {
+      throw new DepositoError('USAGE', `no command given; the commands are ${names} (see --help). Run it with no command in a terminal for the menu.`)
+    }
+    const [server] = parseAddressList(opts.server)
+    process.exitCode = await clientMenu(
+      { input: process.stdin, output: process.stdout, stderr: process.stderr, progress: opts.progress ?? process.stderr.isTTY === true },
+      { server: server!, id: clientId(opts.id), identity: new IdentityFile(defaultHome(env)) },
+    )
+  })
+
   return program
+}
+
+function clientId(text: string | undefined): string | undefined {
+  try {
+    return text === undefined ? undefined : parseClientId(text)
+  } catch {
+    throw new DepositoError('USAGE', `--id ${JSON.stringify(text)} is not a UUID v4; use the id a server issued you (bin/client id prints it)`)
+  }
+}
+
+function examples(...lines: string[]): string {
+  return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n\nExit statuses: see deposito-client --help.\n`
 }
 
 interface GlobalOptions {
@@ -133,12 +201,7 @@ interface GlobalOptions {
 async function setup(cmd: Command, env: NodeJS.ProcessEnv): Promise<{ client: DepositoClient; out: Output }> {
   const opts = cmd.optsWithGlobals<GlobalOptions>()
   const server = parseAddressList(opts.server)
-  let id: string | undefined
-  try {
-    id = opts.id === undefined ? undefined : parseClientId(opts.id)
-  } catch {
-    throw new DepositoError('USAGE', `--id ${JSON.stringify(opts.id)} is not a UUID v4`)
-  }
+  const id = clientId(opts.id)
   const json = opts.json === true
   // --progress / --no-progress force it; otherwise a bar only when a person is watching stderr.
   const progress = !json && !opts.quiet && (opts.progress ?? process.stderr.isTTY === true)
@@ -149,18 +212,15 @@ async function setup(cmd: Command, env: NodeJS.ProcessEnv): Promise<{ client: De
 function fail(err: DepositoError, json: boolean, stdoutHasData: boolean): number {
   // With `-o -` stdout carries file bytes; a JSON document after them would corrupt the output.
   if (json) (stdoutHasData ? process.stderr : process.stdout).write(JSON.stringify({ error: { code: err.code, message: err.message } }) + '\n')
-  else process.stderr.write(`deposito: ${err.code}: ${err.message}\n`)
+  else process.stderr.write(errorLine(err))
   return err.exitCode
 }
 
 export async function main(argv: string[] = process.argv): Promise<number> {
   const json = argv.includes('--json')
   const program = buildProgram(process.env, { json })
+  exitOnInterrupt()
   try {
-    if (argv.length <= 2) {
-      program.outputHelp()
-      return 0
-    }
     await program.parseAsync(argv)
     // A command that succeeded with a warning (DEGRADED) has set its own status.
     return Number(process.exitCode ?? 0)
@@ -170,10 +230,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       if (err.exitCode === 0) return 0
       return json ? fail(new DepositoError('USAGE', err.message.replace(/^error: /, '')), true, false) : ERROR_CODES.USAGE.exit
     }
-    const e = toDepositoError(err)
-    if (e.code === 'UNKNOWN_CLIENT') {
-      e.message += ` — pass the right --id, or remove its entry from ${new IdentityFile(defaultHome()).path} to be issued a new one`
-    }
+    const e = withHint(err, new IdentityFile(defaultHome()).path)
     return fail(e, json, argv.some((a, i) => a === '--output=-' || a === '-o-' || ((a === '-o' || a === '--output') && argv[i + 1] === '-')))
   }
 }

@@ -5,6 +5,8 @@ import { DepositoServer, SERVER_DEFAULTS, type ServerOptions } from '../server/s
 import { loadSecret } from '../cluster/peer-auth.js'
 import { startLocalCluster } from './local-cluster.js'
 import { createLogger } from '../server/logger.js'
+import { withAskedFlags } from './server-menu.js'
+import { INTERRUPTED_EXIT } from './interrupt.js'
 
 /** `bin/server`: flags in, a running node out; SIGINT/SIGTERM stop it gracefully, a second signal at once. */
 function integer(min: number, max: number) {
@@ -54,7 +56,13 @@ interface Flags {
   localCluster?: number
 }
 
-export async function main(argv: string[] = process.argv): Promise<void> {
+export async function main(given: string[] = process.argv): Promise<void> {
+  // Bare `bin/server` at a terminal asks for its port (the seed's flow); anywhere else bare means the defaults.
+  const argv = await withAskedFlags(given)
+  if (!argv) {
+    process.exitCode = INTERRUPTED_EXIT
+    return
+  }
   const program = buildProgram().exitOverride()
   let flags: Flags
   try {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { formatBytes, formatDate, formatTable, printableName } from '../../lib/cli/format.js'
+import { formatBytes, formatDate, formatDuration, formatTable, printableName } from '../../lib/cli/format.js'
 
 t.test('formatBytes', async (t) => {
   t.equal(formatBytes(0), '0 B')
@@ -15,6 +15,15 @@ t.test('formatBytes', async (t) => {
 
 t.test('formatBytes just under a unit', async (t) => {
   t.equal(formatBytes(1024 * 1024 - 1), '1.00 MiB')
+})
+
+t.test('formatDuration: seconds, then minutes, then hours', async (t) => {
+  t.equal(formatDuration(0), '0s')
+  t.equal(formatDuration(41.6), '42s')
+  t.equal(formatDuration(185), '3m05s')
+  t.equal(formatDuration(3599), '59m59s')
+  t.equal(formatDuration(7620), '2h07m')
+  t.equal(formatDuration(-3), '0s', 'never negative')
 })
 
 t.test('formatDate renders an ISO time in the local format', async (t) => {

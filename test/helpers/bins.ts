@@ -17,6 +17,7 @@ import type { Test } from 'tap'
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export const SERVER_BIN = join(ROOT, 'bin', 'server')
 export const CLIENT_BIN = join(ROOT, 'bin', 'client')
+export const CHOOSER_BIN = join(ROOT, 'bin', 'deposito')
 
 /** The exit statuses PROTOCOL.md documents, by code ("Replies" table). */
 export const EXIT = {
@@ -44,7 +45,7 @@ export type ErrorCode = Exclude<keyof typeof EXIT, 'OK'>
 export const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
 
 /** Without this the child inherits whatever the developer's shell exports (DEPOSITO_ID, a real server...). */
-function cleanEnv(): NodeJS.ProcessEnv {
+export function cleanEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env }
   for (const key of Object.keys(env)) if (key.startsWith('DEPOSITO_')) delete env[key]
   return env
