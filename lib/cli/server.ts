@@ -72,7 +72,21 @@ export async function main(given: string[] = process.argv): Promise<void> {
     return
   }
   const log = createLogger(flags.logLevel)
-  let server: { close(): Promise<void> }
+  let server: { close(): Promise<void> } | undefined
+  let stopping = false
+  const stop = (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now')
+      process.exit(130)
+    }
+    stopping = true
+    log.info({ signal }, 'stopping: finishing in-flight requests')
+    // A signal during start-up is acted on once the start is through (below): there is nothing to close yet.
+    if (server) void server.close().then(() => process.exit(0))
+  }
+  // Installed before the node listens, so a Ctrl-C right after its "listening" line is a graceful stop too.
+  process.on('SIGINT', () => stop('SIGINT'))
+  process.on('SIGTERM', () => stop('SIGTERM'))
   try {
     const options: ServerOptions = {
       ...SERVER_DEFAULTS,
@@ -103,16 +117,5 @@ export async function main(given: string[] = process.argv): Promise<void> {
     process.exitCode = e.exitCode
     return
   }
-  let stopping = false
-  const stop = (signal: string) => {
-    if (stopping) {
-      log.warn({ signal }, 'second signal: exiting now')
-      process.exit(130)
-    }
-    stopping = true
-    log.info({ signal }, 'stopping: finishing in-flight requests')
-    void server.close().then(() => process.exit(0))
-  }
-  process.on('SIGINT', () => stop('SIGINT'))
-  process.on('SIGTERM', () => stop('SIGTERM'))
+  if (stopping) void server.close().then(() => process.exit(0))
 }
