@@ -24,6 +24,8 @@ export class Membership {
   readonly #tmp: string
   readonly #mirrors = new Map<string, MirrorStatus>()
   readonly #mutex = new KeyedMutex()
+  /** A mirror never heard from since our start has been down, as far as we know, since then. */
+  readonly #openedAt = Date.now()
 
   private constructor(dataDir: string) {
     this.#file = join(dataDir, 'cluster.json')
@@ -61,6 +63,13 @@ export class Membership {
     return this.all()
       .filter((m) => m.up)
       .map((m) => m.address)
+  }
+
+  /** How long a mirror has been down (0 while up): since its last answered heartbeat, or since our start. */
+  downFor(address: string, now = Date.now()): number {
+    const mirror = this.#mirrors.get(address)
+    if (!mirror || mirror.up) return 0
+    return now - (mirror.lastSeen ? Date.parse(mirror.lastSeen) : this.#openedAt)
   }
 
   markUp(address: string, stats: Pick<MirrorStatus, 'files' | 'bytes' | 'free'> = {}): void {

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net'
 import { parseAddress } from '../client/address.js'
-import { openConnection, readReply, type ConnectOptions } from '../client/connection.js'
+import { openConnection, readReply, type ConnectOptions, type Reply } from '../client/connection.js'
 import type { Fields } from '../protocol/fields.js'
 import type { PeerAuth } from './peer-auth.js'
 
@@ -8,21 +8,42 @@ import type { PeerAuth } from './peer-auth.js'
  * A node speaking to another node: the same one-request connections as a client, with every header signed.
  * It reuses the client's connection code, since a primary pushing a replica is, on the wire, a client.
  */
+type RequestFields = Record<string, string | number | undefined>
+
 export class PeerClient {
   constructor(
     readonly auth: PeerAuth,
     readonly options: ConnectOptions = {},
   ) {}
 
-  /** A signed request without a body; resolves with the reply's fields. */
-  async request(address: string, fields: Record<string, string | number | undefined>): Promise<Fields> {
+  /**
+   * A signed request without a body; resolves with the reply's fields. `fields` may depend on the connection
+   * (a joining mirror names the local address it reached the primary from).
+   */
+  async request(address: string, fields: RequestFields | ((socket: Socket) => RequestFields)): Promise<Fields> {
     const socket = await openConnection(parseAddress(address), this.options)
     const reply = readReply(socket)
-    socket.end(this.auth.sign(fields))
+    socket.end(this.auth.sign(typeof fields === 'function' ? fields(socket) : fields))
     try {
       return (await reply).fields
     } finally {
       socket.destroy()
+    }
+  }
+
+  /**
+   * A signed request without a body whose reply has one (lines, for `holdings`): the caller reads `body` and
+   * destroys `socket` when done.
+   */
+  async stream(address: string, fields: Record<string, string | number | undefined>): Promise<Reply & { socket: Socket }> {
+    const socket = await openConnection(parseAddress(address), this.options)
+    const reply = readReply(socket)
+    socket.end(this.auth.sign(fields))
+    try {
+      return { ...(await reply), socket }
+    } catch (err) {
+      socket.destroy()
+      throw err
     }
   }
 

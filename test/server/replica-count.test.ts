@@ -91,7 +91,7 @@ t.test('depositing an identical file changes its count and sends no body', async
 })
 
 t.test('the repair pass restores a count after a mirror dies', async (t) => {
-  const { primary, mirrors, client, addressOf } = await cluster(t, 2, { heartbeatIntervalMs: 20, repairIntervalMs: 30 })
+  const { primary, mirrors, client, addressOf } = await cluster(t, 2, { heartbeatIntervalMs: 20, repairIntervalMs: 30, downGraceMs: 0 })
   const done = await client.deposit(Readable.from([Buffer.from('keep two')]), { name: 'r', size: 8, replicas: 1 })
   const holder = mirrors.find((m) => addressOf(m) === done.mirrors[0])!
   const other = mirrors.find((m) => m !== holder)!
