@@ -55,7 +55,8 @@ export class Scrubber {
  * to judge. A read error other than a missing blob (an unreadable disk) is thrown, not taken for rot.
  */
 export async function checkCopy(store: BlobStore, owner: string, info: FileInfo): Promise<'good' | 'bad' | 'gone'> {
-  const current = () => (store.hasClient(owner) ? store.stat(owner, info.name) : undefined)
+  const current = () => store.stat(owner, info.name)
+  if (!store.hasClient(owner)) return 'gone'
   let opened
   try {
     opened = await store.openBlob(owner, info.name)
