@@ -33,10 +33,13 @@ export async function handlePeerRequest(request: PeerRequest, exchange: Exchange
       return exchange.ok({ removido: gone ? 1 : 0 })
     }
     case 'holdings': {
-      // A snapshot of references (the index is in memory already): the count sent first must match the lines.
+      // A snapshot of references into the index, so the count sent first matches the lines; each line is only
+      // encoded as the socket takes it.
       const files = [...ctx.store.allFiles()]
-      const lines = files.map(({ owner, info }) => encodeFields({ id_cliente: owner, nome_arquivo: info.name, hash_arquivo: info.sha256 }))
-      return exchange.ok({ quantidade: files.length }, Readable.from(lines))
+      const lines = function* () {
+        for (const { owner, info } of files) yield encodeFields({ id_cliente: owner, nome_arquivo: info.name, hash_arquivo: info.sha256 })
+      }
+      return exchange.ok({ quantidade: files.length }, Readable.from(lines()))
     }
     case 'scrub':
       return scrub(request.bytes, exchange, ctx.store, cluster.scrubber)
