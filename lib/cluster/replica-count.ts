@@ -25,7 +25,8 @@ export async function settleReplicas(deps: ReplicaDeps, owner: string, info: Fil
   if (mirrors.length < replicas) mirrors = [...mirrors, ...recorded.filter((m) => !live.includes(m))]
   const unchanged = replicas === info.replicas && mirrors.length === recorded.length && mirrors.every((m) => recorded.includes(m))
   if (unchanged) return info
-  const updated = (await store.updateRecord(owner, info.name, info.sha256, { replicas, mirrors })) ?? info
+  // Retired (or tombstoned) before the record forgets them: a crash in between leaves a record naming a copy
+  // that may be gone, which reconciliation corrects, never a copy nobody will remove.
   await retireCopies(deps, owner, info.name, info.sha256, recorded.filter((m) => !mirrors.includes(m)))
-  return updated
+  return (await store.updateRecord(owner, info.name, info.sha256, { replicas, mirrors })) ?? info
 }

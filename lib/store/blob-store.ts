@@ -254,6 +254,9 @@ export class Upload {
   ) {
     // The sink fsyncs before close, and pipeline waits for close, so a finished pipeline means durable bytes.
     this.stream = new FileSink(path)
+    // An upload abandoned before anything was piped into it (a repair whose mirror did not answer) must not take
+    // the node down if its temp file cannot even be created; a pipeline sees errors through its own listener.
+    this.stream.on('error', () => {})
   }
 
   async commit(owner: string, name: string, info: CommitInfo): Promise<FileInfo> {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { open, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Readable } from 'node:stream'
+import { Readable, Writable } from 'node:stream'
 import pino from 'pino'
 import t, { type Test } from 'tap'
 import { DepositoClient } from '../../lib/client/client.js'
@@ -142,4 +142,30 @@ t.test('replacing a file retires the old version from mirrors the new one skippe
     const want = addressOf(m) === holder ? sha(v2) : undefined
     t.equal(m.store.stat(id, 'x')?.sha256, want, `${addressOf(m) === holder ? 'the new holder has v2' : 'the other mirror has nothing'}`)
   }
+})
+
+t.test('a copy on a mirror that is down still counts within --down-grace: nothing is copied elsewhere', async (t) => {
+  // The primary's log, captured, says when repair passes have run: passes with the holder down and nothing moved
+  // is the grace at work, not a race. (Past the grace, test/server/replica-count.test.ts: the copy is remade.)
+  const lines: { msg?: string }[] = []
+  const capture = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as (typeof lines)[number])
+      cb()
+    },
+  })
+  const { primary, mirrors, client, addressOf } = await cluster(t, { log: pino({ level: 'debug' }, capture) })
+  const body = Buffer.from('kept through a short outage')
+  const done = await client.deposit(Readable.from([body]), { name: 'g', size: body.length, replicas: 1 })
+  const id = await client.id()
+  const holder = mirrors.find((m) => addressOf(m) === done.mirrors[0])!
+  const other = mirrors.find((m) => m !== holder)!
+  const holderAddress = addressOf(holder)
+  await holder.close(0)
+  await waitUntil('the holder to be marked down', () => primary.mirrors().some((m) => m.address === holderAddress && !m.up))
+  const passes = () => lines.filter((l) => l.msg === 'mirror scrubbed a slice').length
+  const seen = passes()
+  await waitUntil('three repair passes', () => passes() >= seen + 3)
+  t.same(primary.store.stat(id, 'g')?.mirrors, [holderAddress], 'the record still names the down holder')
+  t.notOk(other.store.hasClient(id) && other.store.stat(id, 'g'), 'no other mirror was given a copy')
 })
