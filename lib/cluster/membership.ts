@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { writeFileDurable } from '../store/durable-fs.js'
+import { readJsonIfExists, writeFileDurable } from '../store/durable-fs.js'
 import { KeyedMutex } from '../store/keyed-mutex.js'
 
 /**
@@ -34,12 +33,8 @@ export class Membership {
 
   static async open(dataDir: string): Promise<Membership> {
     const membership = new Membership(dataDir)
-    try {
-      const { mirrors } = JSON.parse(await readFile(membership.#file, 'utf8')) as { mirrors: string[] }
-      for (const address of mirrors) membership.#mirrors.set(address, { address, up: false })
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-    }
+    const saved = await readJsonIfExists<{ mirrors: string[] }>(membership.#file)
+    for (const address of saved?.mirrors ?? []) membership.#mirrors.set(address, { address, up: false })
     return membership
   }
 

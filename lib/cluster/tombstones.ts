@@ -1,8 +1,7 @@
-import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import type { BlobStore } from '../store/blob-store.js'
-import { writeFileDurable } from '../store/durable-fs.js'
+import { readJsonIfExists, writeFileDurable } from '../store/durable-fs.js'
 import { KeyedMutex } from '../store/keyed-mutex.js'
 import type { Membership } from './membership.js'
 import type { PeerClient } from './peer-client.js'
@@ -36,12 +35,8 @@ export class Tombstones {
 
   static async open(dataDir: string): Promise<Tombstones> {
     const tombstones = new Tombstones(dataDir)
-    try {
-      const { copies } = JSON.parse(await readFile(tombstones.#file, 'utf8')) as { copies: Tombstone[] }
-      for (const t of copies) tombstones.#entries.set(keyOf(t), t)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-    }
+    const saved = await readJsonIfExists<{ copies: Tombstone[] }>(tombstones.#file)
+    for (const t of saved?.copies ?? []) tombstones.#entries.set(keyOf(t), t)
     return tombstones
   }
 

@@ -23,20 +23,13 @@ import {
 } from '../helpers/bins.js'
 import { byMsg, freeConsecutivePorts, isAlive, logEntries, mirrorArgs, nodeAddress, startCluster, waitForLog, writeSecret } from '../helpers/cluster.js'
 import { rawRequest, replyFields } from '../helpers/server.js'
+import { blobPath, metaPath } from '../helpers/store-files.js'
 
 /**
  * Replication end to end: real bin/server processes (a primary and mirrors that --join it) and bin/client, on
  * loopback. Each test starts its own nodes; startServerProcess kills whatever is left when the test ends.
  */
 const MiB = 1024 * 1024
-
-function blobPath(dataDir: string, id: string, hash: string): string {
-  return join(dataDir, 'clients', id, 'blobs', hash)
-}
-
-function metaPath(dataDir: string, id: string, name: string): string {
-  return join(dataDir, 'clients', id, 'files', `${createHash('sha256').update(name).digest('hex')}.json`)
-}
 
 /** Every file under each node's data dir: what "nothing was stored" is checked against. */
 async function snapshot(nodes: ServerProcess[]): Promise<string[][]> {

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto'
-import { open, rm } from 'node:fs/promises'
+import { rm } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import t, { type Test } from 'tap'
 import { checkCopy, Scrubber } from '../../lib/cluster/scrub.js'
 import { BlobStore } from '../../lib/store/blob-store.js'
+import { flipByte as rot } from '../helpers/store-files.js'
 
 // The scrubber against a real store: bounded slices, round-robin over passes, and what counts as rot.
 
@@ -17,19 +18,6 @@ async function put(store: BlobStore, owner: string, name: string, body: Buffer) 
     return await upload.commit(owner, name, { size: body.length, sha256: sha(body), replicas: 0 })
   } finally {
     await upload.discard()
-  }
-}
-
-/** Flips one byte of a blob in place, the way a failing disk would. */
-async function rot(path: string, at: number): Promise<void> {
-  const handle = await open(path, 'r+')
-  try {
-    const byte = Buffer.alloc(1)
-    await handle.read(byte, 0, 1, at)
-    byte[0] ^= 0xff
-    await handle.write(byte, 0, 1, at)
-  } finally {
-    await handle.close()
   }
 }
 

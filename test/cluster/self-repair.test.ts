@@ -1,36 +1,15 @@
-import { createHash } from 'node:crypto'
-import { open, readFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { EXIT, exists, runClient, savedId, sha256File, startServerProcess, writeRandomFile, type ServerProcess } from '../helpers/bins.js'
 import { mirrorArgs, nodeAddress, startCluster, waitForLog, type LogEntry } from '../helpers/cluster.js'
+import { blobPath, flipByte, metaPath } from '../helpers/store-files.js'
 
 /**
  * Self-repair with real bin/server processes on loopback: the primary's repair pass runs every second, and each
  * step is awaited through the log line that reports it (bounded by waitForLog's timeout), never by sleeping.
  */
 const MiB = 1024 * 1024
-
-function blobPath(dataDir: string, id: string, hash: string): string {
-  return join(dataDir, 'clients', id, 'blobs', hash)
-}
-
-function metaPath(dataDir: string, id: string, name: string): string {
-  return join(dataDir, 'clients', id, 'files', `${createHash('sha256').update(name).digest('hex')}.json`)
-}
-
-/** Flips one byte in place, as a failing disk would: same size, same inode, wrong bytes. */
-async function flipByte(path: string, at: number): Promise<void> {
-  const handle = await open(path, 'r+')
-  try {
-    const byte = Buffer.alloc(1)
-    await handle.read(byte, 0, 1, at)
-    byte[0] ^= 0xff
-    await handle.write(byte, 0, 1, at)
-  } finally {
-    await handle.close()
-  }
-}
 
 const about = (msg: string, name: string) => (e: LogEntry) => e.msg === msg && e.name === name
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { open, readFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable, Writable } from 'node:stream'
 import pino from 'pino'
@@ -11,6 +11,7 @@ import { PeerClient } from '../../lib/cluster/peer-client.js'
 import { retryTombstones, Tombstones, type Tombstone } from '../../lib/cluster/tombstones.js'
 import type { DepositoServer, ServerOptions } from '../../lib/server/server.js'
 import { rawRequest, replyFields, startServer } from '../helpers/server.js'
+import { flipByte } from '../helpers/store-files.js'
 
 // The repair pass end to end, in process: a mirror's rotten or vanished copy is replaced, a delete reaches a
 // mirror that was down, and drops only ever remove the version they name. Stores are inspected directly.
@@ -43,18 +44,6 @@ const holds = async (node: DepositoServer, id: string, name: string, body: Buffe
   node.store.hasClient(id) &&
   node.store.stat(id, name)?.sha256 === sha(body) &&
   sha(await readFile(node.store.layout.blob(id, sha(body))).catch(() => Buffer.alloc(0))) === sha(body)
-
-async function flipByte(path: string, at: number): Promise<void> {
-  const handle = await open(path, 'r+')
-  try {
-    const byte = Buffer.alloc(1)
-    await handle.read(byte, 0, 1, at)
-    byte[0] ^= 0xff
-    await handle.write(byte, 0, 1, at)
-  } finally {
-    await handle.close()
-  }
-}
 
 t.test('a rotten mirror copy is dropped by its scrub and copied again; a vanished one is noticed and replaced', async (t) => {
   const { primary, mirrors, client, addressOf } = await cluster(t)
