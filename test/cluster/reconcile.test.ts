@@ -81,3 +81,17 @@ t.test('scrubMirror asks for a slice and reads the figures back', async (t) => {
   t.same(await scrubMirror(peers, mirror.address, 12345), { checked: 7, dropped: 1 })
   t.match(mirror.requests[0], /^op:scrub\|bytes:12345\|ts:\d+\|auth:/)
 })
+
+t.test('a reply without quantidade, or with lines missing fields, is handled', async (t) => {
+  const bare = await fakeMirror(t, () => 'status:ok\n')
+  const { store, owner } = await primaryStore(t, bare.address)
+  await t.rejects(reconcileMirror({ store, peers, log }, bare.address), { code: 'BAD_HEADER' }, 'no count: refused')
+  t.same(store.stat(owner, 'kept')?.mirrors, [bare.address, 'other:1'], 'and nothing is touched')
+})
+
+t.test('a line without an owner or a hash holds nothing', async (t) => {
+  const odd = await fakeMirror(t, () => 'status:ok|quantidade:1\nnome_arquivo:kept\n')
+  const { store, owner } = await primaryStore(t, odd.address)
+  t.equal(await reconcileMirror({ store, peers, log }, odd.address), 2, 'both records naming the mirror are corrected')
+  t.same(store.stat(owner, 'kept')?.mirrors, ['other:1'])
+})
