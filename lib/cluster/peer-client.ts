@@ -4,12 +4,12 @@ import { openConnection, readReply, type ConnectOptions, type Reply } from '../c
 import type { Fields } from '../protocol/fields.js'
 import type { PeerAuth } from './peer-auth.js'
 
+type RequestFields = Record<string, string | number | undefined>
+
 /**
  * A node speaking to another node: the same one-request connections as a client, with every header signed.
  * It reuses the client's connection code, since a primary pushing a replica is, on the wire, a client.
  */
-type RequestFields = Record<string, string | number | undefined>
-
 export class PeerClient {
   constructor(
     readonly auth: PeerAuth,
@@ -35,7 +35,7 @@ export class PeerClient {
    * A signed request without a body whose reply has one (lines, for `holdings`): the caller reads `body` and
    * destroys `socket` when done.
    */
-  async stream(address: string, fields: Record<string, string | number | undefined>): Promise<Reply & { socket: Socket }> {
+  async stream(address: string, fields: RequestFields): Promise<Reply & { socket: Socket }> {
     const socket = await openConnection(parseAddress(address), this.options)
     const reply = readReply(socket)
     socket.end(this.auth.sign(fields))
@@ -51,7 +51,7 @@ export class PeerClient {
    * Opens a signed request whose body the caller streams into `socket` (ending it marks the end of the body).
    * `reply` settles with the peer's answer; it rejects if the peer refuses or the connection drops.
    */
-  async open(address: string, fields: Record<string, string | number | undefined>): Promise<{ socket: Socket; reply: Promise<Fields> }> {
+  async open(address: string, fields: RequestFields): Promise<{ socket: Socket; reply: Promise<Fields> }> {
     const socket = await openConnection(parseAddress(address), this.options)
     const reply = readReply(socket).then(({ fields: f }) => f)
     reply.catch(() => {})
