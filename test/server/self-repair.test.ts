@@ -40,6 +40,18 @@ async function cluster(t: Test, options: Partial<ServerOptions> = {}) {
   return { root, primary, mirrors, client, mirrorOptions, addressOf }
 }
 
+/** A debug-level logger whose entries the test can read: how it knows a repair pass has run. */
+function captureLog() {
+  const lines: { msg?: string; name?: string }[] = []
+  const capture = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as (typeof lines)[number])
+      cb()
+    },
+  })
+  return { log: pino({ level: 'debug' }, capture), lines }
+}
+
 const holds = async (node: DepositoServer, id: string, name: string, body: Buffer) =>
   node.store.hasClient(id) &&
   node.store.stat(id, name)?.sha256 === sha(body) &&
@@ -136,14 +148,8 @@ t.test('replacing a file retires the old version from mirrors the new one skippe
 t.test('a copy on a mirror that is down still counts within --down-grace: nothing is copied elsewhere', async (t) => {
   // The primary's log, captured, says when repair passes have run: passes with the holder down and nothing moved
   // is the grace at work, not a race. (Past the grace, test/server/replica-count.test.ts: the copy is remade.)
-  const lines: { msg?: string }[] = []
-  const capture = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as (typeof lines)[number])
-      cb()
-    },
-  })
-  const { primary, mirrors, client, addressOf } = await cluster(t, { log: pino({ level: 'debug' }, capture) })
+  const { log, lines } = captureLog()
+  const { primary, mirrors, client, addressOf } = await cluster(t, { log })
   const body = Buffer.from('kept through a short outage')
   const done = await client.deposit(Readable.from([body]), { name: 'g', size: body.length, replicas: 1 })
   const id = await client.id()
@@ -157,4 +163,21 @@ t.test('a copy on a mirror that is down still counts within --down-grace: nothin
   await waitUntil('three repair passes', () => passes() >= seen + 3)
   t.same(primary.store.stat(id, 'g')?.mirrors, [holderAddress], 'the record still names the down holder')
   t.notOk(other.store.hasClient(id) && other.store.stat(id, 'g'), 'no other mirror was given a copy')
+})
+
+t.test("the scrub repairs a rotten primary copy nobody reads; one with no good copy anywhere is reported and kept", async (t) => {
+  const { log, lines } = captureLog()
+  const { primary, client } = await cluster(t, { log })
+  const kept = Buffer.alloc(100_000, 'two copies')
+  const alone = Buffer.alloc(100_000, 'one copy only')
+  await client.deposit(Readable.from([kept]), { name: 'kept', size: kept.length, replicas: 1 })
+  await client.deposit(Readable.from([alone]), { name: 'alone', size: alone.length, replicas: 0 })
+  const id = await client.id()
+  await flipByte(primary.store.layout.blob(id, sha(kept)), 99_999)
+  await flipByte(primary.store.layout.blob(id, sha(alone)), 5)
+  const lost = () => lines.some((l) => l.msg === 'no good copy of a file is reachable' && l.name === 'alone')
+  await waitUntil('the scrub to repair one and give up on the other', async () => (await holds(primary, id, 'kept', kept)) && lost())
+  t.pass('kept: repaired on disk from its mirror, without a read')
+  t.ok(lines.some((l) => l.msg === 'scrub found a bad local copy' && l.name === 'kept'), 'the scrub reported it first')
+  t.equal(primary.store.stat(id, 'alone')?.sha256, sha(alone), 'alone: its record is kept (the bytes may yet be recovered)')
 })
