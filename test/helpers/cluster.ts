@@ -127,9 +127,12 @@ export async function freeConsecutivePorts(n: number, attempts = 50): Promise<nu
     let ok = base + n - 1 <= 65535
     for (let k = 1; ok && k < n; k++) {
       const s = createServer()
-      s.on('error', () => {})
-      s.listen(base + k, '127.0.0.1')
-      ok = await Promise.race([once(s, 'listening').then(() => true), once(s, 'error').then(() => false)])
+      // Not events.once: its 'listening' promise rejects on 'error', which must read as "taken", not throw.
+      ok = await new Promise<boolean>((resolve) => {
+        s.once('listening', () => resolve(true))
+        s.once('error', () => resolve(false))
+        s.listen(base + k, '127.0.0.1')
+      })
       if (ok) held.push(s)
     }
     await Promise.all(held.map((s) => new Promise((resolve) => s.close(resolve))))
