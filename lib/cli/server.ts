@@ -32,7 +32,9 @@ export function buildProgram(): Command {
     .option('--join <host:port>', 'register as a mirror of the primary at this address')
     .option('--advertise <host:port>', 'address the primary should dial to reach this mirror (default: --host:--port)')
     .option('--heartbeat-interval <seconds>', 'how often a primary checks its mirrors', integer(1, 3600), SERVER_DEFAULTS.heartbeatIntervalMs / 1000)
-    .option('--repair-interval <seconds>', 'how often a primary restores files short of copies', integer(1, 86_400), SERVER_DEFAULTS.repairIntervalMs / 1000)
+    .option('--repair-interval <seconds>', 'how often a primary runs its repair pass (scrub, reconcile, restore counts)', integer(1, 86_400), SERVER_DEFAULTS.repairIntervalMs / 1000)
+    .option('--scrub-bytes <bytes>', 'bytes re-hashed per repair pass on each node, round-robin (0: no scrub)', integer(0, Number.MAX_SAFE_INTEGER), SERVER_DEFAULTS.scrubBytes)
+    .option('--down-grace <seconds>', 'how long copies on a down mirror still count before they are made elsewhere', integer(0, 30 * 86_400), SERVER_DEFAULTS.downGraceMs / 1000)
     .option('--local-cluster <nodes>', 'run a primary here and nodes-1 mirrors on the next ports, under DATA/node-K', integer(1, 16))
     .addOption(new Option('--log-level <level>', 'log verbosity').choices(['debug', 'info', 'warn', 'error', 'silent']).default('info'))
     .showHelpAfterError('(run with --help for usage)')
@@ -53,6 +55,8 @@ interface Flags {
   advertise?: string
   heartbeatInterval: number
   repairInterval: number
+  scrubBytes: number
+  downGrace: number
   localCluster?: number
 }
 
@@ -100,6 +104,8 @@ export async function main(given: string[] = process.argv): Promise<void> {
       shutdownGraceMs: flags.shutdownGrace * 1000,
       heartbeatIntervalMs: flags.heartbeatInterval * 1000,
       repairIntervalMs: flags.repairInterval * 1000,
+      scrubBytes: flags.scrubBytes,
+      downGraceMs: flags.downGrace * 1000,
       secret: await loadSecret(flags.secretFile),
       join: flags.join,
       advertise: flags.advertise,

@@ -1,4 +1,6 @@
+import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
+import { formatAddress } from '../client/address.js'
 import type { Membership } from './membership.js'
 import type { PeerClient } from './peer-client.js'
 
@@ -32,12 +34,24 @@ export function startHeartbeats(membership: Membership, peers: PeerClient, inter
   }
 }
 
+/**
+ * The address a mirror gives its primary: `--advertise` if set, else where it listens. A wildcard listen address
+ * (0.0.0.0, ::) cannot be dialled, so then it is the local address of the connection that reached the primary:
+ * an interface the primary can reach it on.
+ */
+export function advertisedAddress(host: string, port: number, advertise: string | undefined, localAddress: string | undefined): string {
+  if (advertise) return advertise
+  const wildcard = host === '0.0.0.0' || host === '::'
+  return formatAddress({ host: wildcard && localAddress ? localAddress : host, port })
+}
+
 /** A mirror registering with its primary; retried (up to every 5 s) until it succeeds or `signal` aborts. */
-export async function joinPrimary(peers: PeerClient, primary: string, node: string, log: Logger, signal: AbortSignal): Promise<void> {
+export async function joinPrimary(peers: PeerClient, primary: string, node: (socket: Socket) => string, log: Logger, signal: AbortSignal): Promise<void> {
   for (let delay = 250; !signal.aborted; delay = Math.min(delay * 2, 5000)) {
     try {
-      await peers.request(primary, { op: 'join', node })
-      log.info({ primary, node }, 'joined primary')
+      let sent = ''
+      await peers.request(primary, (socket) => ({ op: 'join', node: (sent = node(socket)) }))
+      log.info({ primary, node: sent }, 'joined primary')
       return
     } catch (err) {
       log.warn({ primary, err: (err as Error).message, retryInMs: delay }, 'could not join primary yet')

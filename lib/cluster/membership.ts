@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { writeFileDurable } from '../store/durable-fs.js'
+import { readJsonIfExists, writeFileDurable } from '../store/durable-fs.js'
 import { KeyedMutex } from '../store/keyed-mutex.js'
 
 /**
@@ -24,6 +23,8 @@ export class Membership {
   readonly #tmp: string
   readonly #mirrors = new Map<string, MirrorStatus>()
   readonly #mutex = new KeyedMutex()
+  /** A mirror never heard from since our start has been down, as far as we know, since then. */
+  readonly #openedAt = Date.now()
 
   private constructor(dataDir: string) {
     this.#file = join(dataDir, 'cluster.json')
@@ -32,12 +33,8 @@ export class Membership {
 
   static async open(dataDir: string): Promise<Membership> {
     const membership = new Membership(dataDir)
-    try {
-      const { mirrors } = JSON.parse(await readFile(membership.#file, 'utf8')) as { mirrors: string[] }
-      for (const address of mirrors) membership.#mirrors.set(address, { address, up: false })
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-    }
+    const saved = await readJsonIfExists<{ mirrors: string[] }>(membership.#file)
+    for (const address of saved?.mirrors ?? []) membership.#mirrors.set(address, { address, up: false })
     return membership
   }
 
@@ -61,6 +58,13 @@ export class Membership {
     return this.all()
       .filter((m) => m.up)
       .map((m) => m.address)
+  }
+
+  /** How long a mirror has been down (0 while up): since its last answered heartbeat, or since our start. */
+  downFor(address: string, now = Date.now()): number {
+    const mirror = this.#mirrors.get(address)
+    if (!mirror || mirror.up) return 0
+    return now - (mirror.lastSeen ? Date.parse(mirror.lastSeen) : this.#openedAt)
   }
 
   markUp(address: string, stats: Pick<MirrorStatus, 'files' | 'bytes' | 'free'> = {}): void {

@@ -4,7 +4,7 @@ import { DepositoError } from '../protocol/errors.js'
 import { encodeFields } from '../protocol/fields.js'
 
 /**
- * Peer requests (join, ping, replicate, drop) are signed with the cluster secret: the sender appends
+ * Peer requests (join, ping, replicate, drop, scrub, holdings) are signed with the cluster secret: the sender appends
  * `|auth:<hex HMAC-SHA256 of everything before it>` to a line that carries `ts` (its clock, in ms). The receiver
  * checks the MAC over the exact bytes it received, in constant time, and refuses a `ts` more than `maxSkewMs`
  * away from its own clock, which bounds replays to that window. A client id, however valid, cannot sign.

@@ -1,8 +1,10 @@
 import type { Socket } from 'node:net'
 import { parseAddress } from '../client/address.js'
-import { openConnection, readReply, type ConnectOptions } from '../client/connection.js'
+import { openConnection, readReply, type ConnectOptions, type Reply } from '../client/connection.js'
 import type { Fields } from '../protocol/fields.js'
 import type { PeerAuth } from './peer-auth.js'
+
+type RequestFields = Record<string, string | number | undefined>
 
 /**
  * A node speaking to another node: the same one-request connections as a client, with every header signed.
@@ -14,11 +16,14 @@ export class PeerClient {
     readonly options: ConnectOptions = {},
   ) {}
 
-  /** A signed request without a body; resolves with the reply's fields. */
-  async request(address: string, fields: Record<string, string | number | undefined>): Promise<Fields> {
+  /**
+   * A signed request without a body; resolves with the reply's fields. `fields` may depend on the connection
+   * (a joining mirror names the local address it reached the primary from).
+   */
+  async request(address: string, fields: RequestFields | ((socket: Socket) => RequestFields)): Promise<Fields> {
     const socket = await openConnection(parseAddress(address), this.options)
     const reply = readReply(socket)
-    socket.end(this.auth.sign(fields))
+    socket.end(this.auth.sign(typeof fields === 'function' ? fields(socket) : fields))
     try {
       return (await reply).fields
     } finally {
@@ -27,10 +32,26 @@ export class PeerClient {
   }
 
   /**
+   * A signed request without a body whose reply has one (lines, for `holdings`): the caller reads `body` and
+   * destroys `socket` when done.
+   */
+  async stream(address: string, fields: RequestFields): Promise<Reply & { socket: Socket }> {
+    const socket = await openConnection(parseAddress(address), this.options)
+    const reply = readReply(socket)
+    socket.end(this.auth.sign(fields))
+    try {
+      return { ...(await reply), socket }
+    } catch (err) {
+      socket.destroy()
+      throw err
+    }
+  }
+
+  /**
    * Opens a signed request whose body the caller streams into `socket` (ending it marks the end of the body).
    * `reply` settles with the peer's answer; it rejects if the peer refuses or the connection drops.
    */
-  async open(address: string, fields: Record<string, string | number | undefined>): Promise<{ socket: Socket; reply: Promise<Fields> }> {
+  async open(address: string, fields: RequestFields): Promise<{ socket: Socket; reply: Promise<Fields> }> {
     const socket = await openConnection(parseAddress(address), this.options)
     const reply = readReply(socket).then(({ fields: f }) => f)
     reply.catch(() => {})

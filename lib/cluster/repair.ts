@@ -1,35 +1,92 @@
+import { fetchFromMirrors } from './fetch-copy.js'
+import { reconcileMirror, scrubMirror } from './reconcile.js'
 import { settleReplicas, type ReplicaDeps } from './replica-count.js'
+import type { Scrubber } from './scrub.js'
+import { retryTombstones } from './tombstones.js'
 
 /**
- * The primary's periodic repair pass (the seed checks every 60 s): every file with fewer copies on live mirrors
- * than its qtd_replicas gets new ones from the primary's copy. One pass at a time; timers are unref'd so the
- * loop never keeps a stopping node alive. Returns a stop function.
+ * The primary's periodic repair pass (the seed checks every 60 s). In order:
  *
- * Not yet here: re-hashing local copies against bit rot, asking mirrors to re-hash theirs, and removing copies
- * of deleted files from mirrors that were down at the time.
+ * 1. stale copies (tombstones) on mirrors that are back are removed;
+ * 2. the next `scrubBytes` of the primary's own copies are re-hashed (scrub.ts); a bad one is fetched back from
+ *    a mirror with a good copy, and if none has one the file is logged as lost and its record kept;
+ * 3. each live mirror is asked to scrub its own next slice (it drops bad copies), then what it holds is checked
+ *    against the records that name it (reconcile.ts): a copy it lacks comes off the record;
+ * 4. every file with fewer copies than its qtd_replicas gets new ones from the primary's copy. A copy on a mirror
+ *    that is down still counts for `downGraceMs` (a restart or a short outage costs no re-replication); after
+ *    that it is replaced, and the old copy is tombstoned so it goes once that mirror returns.
+ *
+ * One pass at a time; timers are unref'd so the loop never keeps a stopping node alive. A node with no mirrors
+ * (a mirror, or a lone node) does nothing: a mirror scrubs when its primary asks. Returns a stop function.
  */
-export function startRepair(deps: ReplicaDeps, intervalMs: number): () => void {
+export interface RepairDeps extends ReplicaDeps {
+  scrubber: Scrubber
+}
+
+export interface RepairOptions {
+  intervalMs: number
+  /** Bytes re-hashed per pass, on the primary and on each mirror; 0 turns scrubbing off. */
+  scrubBytes: number
+  downGraceMs: number
+}
+
+export function startRepair(deps: RepairDeps, options: RepairOptions): () => void {
   let stopped = false
   let timer: NodeJS.Timeout | undefined
   const pass = async () => {
-    if (deps.membership.all().length > 0) {
-      const live = deps.membership.live()
-      for (const { owner, info } of [...deps.store.allFiles()]) {
-        if (stopped) return
-        const holders = (info.mirrors ?? []).filter((m) => live.includes(m)).length
-        if (holders >= info.replicas || live.length <= holders) continue
-        const settled = await settleReplicas(deps, owner, info, info.replicas).catch((err: unknown) => {
-          deps.log.warn({ owner, name: info.name, err: (err as Error).message }, 'repair failed for a file')
-          return info
-        })
-        if (settled !== info) deps.log.info({ owner, name: info.name, mirrors: settled.mirrors }, 'repaired replica count')
-      }
-    }
-    if (!stopped) timer = setTimeout(() => void pass(), intervalMs).unref()
+    await repairPass(deps, options, () => stopped).catch((err: unknown) => deps.log.error({ err: (err as Error).message }, 'repair pass failed'))
+    if (!stopped) timer = setTimeout(() => void pass(), options.intervalMs).unref()
   }
-  timer = setTimeout(() => void pass(), intervalMs).unref()
+  timer = setTimeout(() => void pass(), options.intervalMs).unref()
   return () => {
     stopped = true
     clearTimeout(timer)
+  }
+}
+
+export async function repairPass(deps: RepairDeps, options: Omit<RepairOptions, 'intervalMs'>, stopped: () => boolean = () => false): Promise<void> {
+  const { membership, log } = deps
+  if (membership.all().length === 0) return
+  await retryTombstones(deps)
+  await scrubLocal(deps, options.scrubBytes, stopped)
+  for (const mirror of membership.live()) {
+    if (stopped()) return
+    try {
+      if (options.scrubBytes > 0) {
+        const { checked, dropped } = await scrubMirror(deps.peers, mirror, options.scrubBytes)
+        log.debug({ mirror, checked, dropped }, 'mirror scrubbed a slice')
+      }
+      await reconcileMirror(deps, mirror)
+    } catch (err) {
+      log.warn({ mirror, err: (err as Error).message }, 'could not check a mirror')
+    }
+  }
+  await restoreCounts(deps, options.downGraceMs, stopped)
+}
+
+async function scrubLocal(deps: RepairDeps, budget: number, stopped: () => boolean): Promise<void> {
+  const { store, membership, log } = deps
+  const { bad } = await deps.scrubber.run(budget, stopped)
+  for (const { owner, info } of bad) {
+    log.error({ owner, name: info.name, sha256: info.sha256 }, 'scrub found a bad local copy')
+    if (!(await fetchFromMirrors(store, membership.live(), owner, info, log))) {
+      log.error({ owner, name: info.name, sha256: info.sha256, mirrors: info.mirrors }, 'no good copy of a file is reachable')
+    }
+  }
+}
+
+async function restoreCounts(deps: RepairDeps, downGraceMs: number, stopped: () => boolean): Promise<void> {
+  const { membership, log } = deps
+  const live = membership.live()
+  const counted = (m: string) => live.includes(m) || membership.downFor(m) < downGraceMs
+  for (const { owner, info } of [...deps.store.allFiles()]) {
+    if (stopped()) return
+    const holders = (info.mirrors ?? []).filter((m) => live.includes(m)).length
+    if ((info.mirrors ?? []).filter(counted).length >= info.replicas || live.length <= holders) continue
+    const settled = await settleReplicas(deps, owner, info, info.replicas).catch((err: unknown) => {
+      log.warn({ owner, name: info.name, err: (err as Error).message }, 'repair failed for a file')
+      return info
+    })
+    if (settled !== info) log.info({ owner, name: info.name, mirrors: settled.mirrors }, 'repaired replica count')
   }
 }

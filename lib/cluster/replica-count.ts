@@ -1,44 +1,32 @@
-import type { Logger } from 'pino'
 import type { FileInfo } from '../protocol/messages.js'
-import type { BlobStore } from '../store/blob-store.js'
 import { pushCopies } from './copy-push.js'
-import type { Membership } from './membership.js'
-import type { PeerClient } from './peer-client.js'
 import { placeReplicas } from './placement.js'
+import { retireCopies, type RetireDeps } from './tombstones.js'
 
 /**
  * Brings a file to `replicas` copies on live mirrors, from the primary's own verified copy: pushes it to more
- * mirrors (placement order, skipping those that hold it) or drops it from the extras, then records the result.
+ * mirrors (placement order, skipping those that hold it) or retires it from the extras, then records the result.
  * A deposit uses it for substitutes, `replicas` to change a count, the repair pass to restore one. Copies on
- * mirrors that are down are not counted, and are forgotten once the count is met without them.
+ * mirrors that are down are not counted; they stay on the record until the count is met without them, and are
+ * then retired (tombstoned, so they go once their mirror is back).
  */
-export interface ReplicaDeps {
-  store: BlobStore
-  peers: PeerClient
-  membership: Membership
-  log: Logger
-}
+export type ReplicaDeps = RetireDeps
 
 export async function settleReplicas(deps: ReplicaDeps, owner: string, info: FileInfo, replicas: number): Promise<FileInfo> {
   const { store, peers, membership, log } = deps
   const live = membership.live()
-  const holders = (info.mirrors ?? []).filter((m) => live.includes(m))
-  let mirrors = holders
+  const recorded = info.mirrors ?? []
+  const holders = recorded.filter((m) => live.includes(m))
+  let mirrors = holders.slice(0, replicas)
   if (holders.length < replicas) {
     const candidates = placeReplicas(owner, info.name, live.filter((m) => !holders.includes(m)), live.length)
     mirrors = [...holders, ...(await pushCopies(store, peers, owner, info, candidates, replicas - holders.length, log))]
-  } else if (holders.length > replicas) {
-    const extras = holders.slice(replicas)
-    await Promise.all(
-      extras.map((mirror) =>
-        peers
-          .request(mirror, { op: 'drop', id_cliente: owner, nome_arquivo: info.name })
-          .catch((err: unknown) => log.warn({ mirror, err: (err as Error).message }, 'could not drop an extra copy')),
-      ),
-    )
-    mirrors = holders.slice(0, replicas)
   }
-  const unchanged = replicas === info.replicas && mirrors.length === (info.mirrors ?? []).length && mirrors.every((m) => info.mirrors?.includes(m))
+  if (mirrors.length < replicas) mirrors = [...mirrors, ...recorded.filter((m) => !live.includes(m))]
+  const unchanged = replicas === info.replicas && mirrors.length === recorded.length && mirrors.every((m) => recorded.includes(m))
   if (unchanged) return info
+  // Retired (or tombstoned) before the record forgets them: a crash in between leaves a record naming a copy
+  // that may be gone, which reconciliation corrects, never a copy nobody will remove.
+  await retireCopies(deps, owner, info.name, info.sha256, recorded.filter((m) => !mirrors.includes(m)))
   return (await store.updateRecord(owner, info.name, info.sha256, { replicas, mirrors })) ?? info
 }

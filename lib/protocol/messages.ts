@@ -75,8 +75,19 @@ export interface DropRequest {
   op: 'drop'
   clientId: string
   name: string
+  /** Only this version: a newer one deposited since stays. Without it, whatever the name holds goes. */
+  hash?: string
 }
-export type PeerRequest = JoinRequest | PingRequest | ReplicateRequest | DropRequest
+/** The primary asking a mirror what it holds (owner, name, sha256 of each copy), to find copies gone missing. */
+export interface HoldingsRequest {
+  op: 'holdings'
+}
+/** The primary asking a mirror to re-hash its next `bytes` of copies and drop any that fail. */
+export interface ScrubRequest {
+  op: 'scrub'
+  bytes: number
+}
+export type PeerRequest = JoinRequest | PingRequest | ReplicateRequest | DropRequest | HoldingsRequest | ScrubRequest
 export type Request =
   | HelloRequest
   | DepositRequest
@@ -87,8 +98,10 @@ export type Request =
   | ReplicasRequest
   | PeerRequest
 
+const PEER_OPS = new Set<string>(['join', 'ping', 'replicate', 'drop', 'holdings', 'scrub'])
+
 export function isPeerRequest(request: Request): request is PeerRequest {
-  return request.op === 'join' || request.op === 'ping' || request.op === 'replicate' || request.op === 'drop'
+  return PEER_OPS.has(request.op)
 }
 export type Op = Request['op']
 
@@ -131,7 +144,8 @@ export function parseRequest(fields: Fields): Request {
     return fields.id_cliente === undefined ? { op } : { op, clientId: parseClientId(fields.id_cliente) }
   }
   if (op === 'join') return { op, node: required(fields, 'node') }
-  if (op === 'ping') return { op }
+  if (op === 'ping' || op === 'holdings') return { op }
+  if (op === 'scrub') return { op, bytes: parseCount('bytes', required(fields, 'bytes')) }
   const clientId = parseClientId(required(fields, 'id_cliente'))
   switch (op) {
     case 'deposit':
@@ -151,8 +165,11 @@ export function parseRequest(fields: Fields): Request {
     }
     case 'retrieve':
     case 'delete':
-    case 'drop':
       return { op, clientId, name: parseName(required(fields, 'nome_arquivo')) }
+    case 'drop': {
+      const name = parseName(required(fields, 'nome_arquivo'))
+      return fields.hash_arquivo === undefined ? { op, clientId, name } : { op, clientId, name, hash: parseHash('hash_arquivo', fields.hash_arquivo) }
+    }
     case 'list':
     case 'status':
       return { op, clientId }
@@ -180,13 +197,17 @@ export function requestFields(request: Request): Record<string, string | number 
     case 'list':
     case 'status':
     case 'ping':
+    case 'holdings':
       return common
+    case 'scrub':
+      return { ...common, bytes: request.bytes }
     case 'join':
       return { ...common, node: request.node }
     case 'retrieve':
     case 'delete':
-    case 'drop':
       return { ...common, nome_arquivo: request.name }
+    case 'drop':
+      return { ...common, nome_arquivo: request.name, hash_arquivo: request.hash }
     case 'replicas':
       return { ...common, nome_arquivo: request.name, qtd_replicas: request.replicas }
     case 'deposit':

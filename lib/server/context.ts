@@ -3,6 +3,8 @@ import type { PeerAuth } from '../cluster/peer-auth.js'
 import type { PeerClient } from '../cluster/peer-client.js'
 import type { BlobStore } from '../store/blob-store.js'
 import type { ReplicaDeps } from '../cluster/replica-count.js'
+import type { Scrubber } from '../cluster/scrub.js'
+import type { Tombstones } from '../cluster/tombstones.js'
 
 /** What a node that is part of a cluster (it has a secret) can do beyond storing files. */
 export interface ClusterContext {
@@ -10,6 +12,10 @@ export interface ClusterContext {
   peers: PeerClient
   /** The mirrors of this node, when it acts as a primary. */
   membership: Membership
+  /** Copies to remove from mirrors that could not be reached when they became stale. */
+  tombstones: Tombstones
+  /** Re-hashes this node's copies a slice at a time (its own repair pass, or its primary, asks). */
+  scrubber: Scrubber
   /** A mirror that stops taking bytes for this long is cut off; the deposit goes on without it. */
   replicaStallMs: number
   /** How long a mirror may take to verify and commit its copy once the body is through. */
@@ -31,5 +37,5 @@ export function liveMirrors(ctx: ServerContext): string[] {
 /** What settleReplicas needs, from a node that has a cluster. */
 export function replicaDeps(ctx: ServerContext, exchange: { log: import('pino').Logger }): ReplicaDeps {
   const cluster = ctx.cluster!
-  return { store: ctx.store, peers: cluster.peers, membership: cluster.membership, log: exchange.log }
+  return { store: ctx.store, peers: cluster.peers, membership: cluster.membership, tombstones: cluster.tombstones, log: exchange.log }
 }

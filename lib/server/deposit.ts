@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises'
 import { placeReplicas } from '../cluster/placement.js'
 import { openReplicaPushes } from '../cluster/replica-push.js'
 import { settleReplicas } from '../cluster/replica-count.js'
+import { retireCopies } from '../cluster/tombstones.js'
 import { DepositoError } from '../protocol/errors.js'
 import { encodeFileInfo, type DepositRequest, type ReplicateRequest } from '../protocol/messages.js'
 import { BodyDecoder } from '../streams/body-decoder.js'
@@ -51,9 +52,15 @@ export async function deposit(request: DepositRequest, exchange: Exchange, ctx: 
     )
     return acked.filter((m): m is string => typeof m === 'string')
   }
+  const previous = ctx.store.stat(request.clientId, request.name)
   let info = await receive(request, replicas, exchange, ctx, targets, ctx.cluster ? confirm : undefined)
   // A mirror lost on the way is made up from our own verified copy, if another one is live.
   if (ctx.cluster && (info.mirrors ?? []).length < replicas) info = await settleReplicas(replicaDeps(ctx, exchange), request.clientId, info, replicas)
+  // Mirrors that held the version just replaced and took no copy of this one would keep it for ever.
+  if (ctx.cluster && previous && previous.sha256 !== info.sha256) {
+    const stale = (previous.mirrors ?? []).filter((m) => !(info.mirrors ?? []).includes(m))
+    await retireCopies(replicaDeps(ctx, exchange), request.clientId, previous.name, previous.sha256, stale)
+  }
   const held = info.mirrors ?? []
   exchange.log.info({ name: info.name, size: info.size, sha256: info.sha256, mirrors: held }, 'deposited')
   await exchange.ok({ ...encodeFileInfo(info), copias: 1 + held.length, degradado: held.length < replicas ? 1 : 0 })

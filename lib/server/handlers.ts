@@ -1,8 +1,9 @@
 import { Readable } from 'node:stream'
 import { encodeFields } from '../protocol/fields.js'
-import { encodeFileInfo, isPeerRequest, type Request } from '../protocol/messages.js'
+import { encodeFileInfo, isPeerRequest, type FileInfo, type Request } from '../protocol/messages.js'
 import type { Exchange } from './connection.js'
-import type { ServerContext } from './context.js'
+import { liveMirrors, replicaDeps, type ServerContext } from './context.js'
+import { retireCopies } from '../cluster/tombstones.js'
 import { deposit, unknownClient } from './deposit.js'
 import { handlePeerRequest } from './peer-handlers.js'
 import { status } from './status.js'
@@ -39,24 +40,19 @@ export async function handleRequest(request: Request, exchange: Exchange, ctx: S
     case 'delete': {
       const info = await store.delete(request.clientId, request.name)
       exchange.log.info({ name: info.name }, 'deleted')
-      await dropReplicas(request.clientId, request.name, exchange, ctx)
+      await dropReplicas(request.clientId, info, exchange, ctx)
       return exchange.ok(encodeFileInfo(info))
     }
   }
 }
 
 /**
- * Asks every live mirror to drop its copy (a mirror without one says so). Best effort: a mirror that is down now
- * keeps a stale copy until it is asked again.
+ * Removes the deleted version from every mirror: those its record names and, in case one took a copy the record
+ * missed (an ack that timed out), every live one. Mirrors that cannot be reached now get a tombstone, carried
+ * out by the repair pass once they are back.
  */
-async function dropReplicas(owner: string, name: string, exchange: Exchange, ctx: ServerContext): Promise<void> {
-  const cluster = ctx.cluster
-  if (!cluster) return
-  await Promise.all(
-    cluster.membership.live().map((mirror) =>
-      cluster.peers
-        .request(mirror, { op: 'drop', id_cliente: owner, nome_arquivo: name })
-        .catch((err: unknown) => exchange.log.warn({ mirror, err: (err as Error).message }, 'could not drop a replica')),
-    ),
-  )
+async function dropReplicas(owner: string, info: FileInfo, exchange: Exchange, ctx: ServerContext): Promise<void> {
+  if (!ctx.cluster) return
+  const mirrors = new Set([...(info.mirrors ?? []), ...liveMirrors(ctx)])
+  await retireCopies(replicaDeps(ctx, exchange), owner, info.name, info.sha256, [...mirrors])
 }

@@ -18,7 +18,8 @@ export async function changeReplicas(request: ReplicasRequest, exchange: Exchang
   const settled = ctx.cluster
     ? await settleReplicas(replicaDeps(ctx, exchange), request.clientId, info, request.replicas)
     : ((await ctx.store.updateRecord(request.clientId, info.name, info.sha256, { replicas: request.replicas, mirrors: info.mirrors })) ?? info)
-  const held = settled.mirrors?.length ?? 0
+  // Copies on mirrors that are down stay on the record for a while but are not counted as held.
+  const held = (settled.mirrors ?? []).filter((m) => liveMirrors(ctx).includes(m)).length
   exchange.log.info({ name: settled.name, replicas: request.replicas, mirrors: settled.mirrors }, 'replica count changed')
   await exchange.ok({ ...encodeFileInfo(settled), copias: 1 + held, degradado: held < request.replicas ? 1 : 0 })
 }

@@ -6,12 +6,13 @@ import { DEFAULT_PORT, encodeError } from '../protocol/messages.js'
 import { BlobStore } from '../store/blob-store.js'
 import { Exchange, type ConnectionLimits } from './connection.js'
 import type { ClusterContext, ServerContext } from './context.js'
-import { formatAddress } from '../client/address.js'
-import { startHeartbeats, joinPrimary } from '../cluster/heartbeat.js'
+import { advertisedAddress, startHeartbeats, joinPrimary } from '../cluster/heartbeat.js'
 import { startRepair } from '../cluster/repair.js'
 import { Membership, type MirrorStatus } from '../cluster/membership.js'
 import { PeerAuth } from '../cluster/peer-auth.js'
 import { PeerClient } from '../cluster/peer-client.js'
+import { Scrubber } from '../cluster/scrub.js'
+import { Tombstones } from '../cluster/tombstones.js'
 import { handleRequest } from './handlers.js'
 import { createLogger } from './logger.js'
 
@@ -35,8 +36,12 @@ export interface ServerOptions extends ConnectionLimits {
   /** The address peers should dial to reach this node (default: host:port as listening). */
   advertise?: string
   heartbeatIntervalMs: number
-  /** How often a primary restores files short of copies. */
+  /** How often a primary runs its repair pass (repair.ts). */
   repairIntervalMs: number
+  /** Bytes of copies re-hashed per repair pass, on the primary and on each mirror; 0: no scrubbing. */
+  scrubBytes: number
+  /** How long a copy on a mirror that is down still counts before it is re-replicated elsewhere. */
+  downGraceMs: number
   replicaStallMs: number
   replicaAckMs: number
 }
@@ -53,6 +58,8 @@ export const SERVER_DEFAULTS: Omit<ServerOptions, 'log'> = {
   shutdownGraceMs: 10_000,
   heartbeatIntervalMs: 2_000,
   repairIntervalMs: 60_000,
+  scrubBytes: 1024 ** 3,
+  downGraceMs: 600_000,
   replicaStallMs: 10_000,
   replicaAckMs: 30_000,
 }
@@ -79,7 +86,7 @@ export class DepositoServer {
     const options: ServerOptions = { ...SERVER_DEFAULTS, log: createLogger('silent'), ...partial }
     if (options.join && !options.secret) throw new DepositoError('USAGE', '--join needs the cluster secret (--secret-file or DEPOSITO_SECRET)')
     const store = await BlobStore.open(options.dataDir, options.log)
-    const cluster = options.secret && (await openCluster(options))
+    const cluster = options.secret && (await openCluster(options, store))
     const server = new DepositoServer(options, store, cluster)
     server.#server.listen(options.port, options.host)
     await once(server.#server, 'listening')
@@ -90,13 +97,17 @@ export class DepositoServer {
       const pingTimeoutMs = Math.max(500, options.heartbeatIntervalMs)
       const pinger = new PeerClient(cluster.auth, { connectTimeoutMs: pingTimeoutMs, idleTimeoutMs: pingTimeoutMs })
       const stopBeats = startHeartbeats(cluster.membership, pinger, options.heartbeatIntervalMs, options.log)
-      const stopRepair = startRepair({ store, peers: cluster.peers, membership: cluster.membership, log: options.log }, options.repairIntervalMs)
+      const { peers, membership, tombstones, scrubber } = cluster
+      const stopRepair = startRepair(
+        { store, peers, membership, tombstones, scrubber, log: options.log },
+        { intervalMs: options.repairIntervalMs, scrubBytes: options.scrubBytes, downGraceMs: options.downGraceMs },
+      )
       server.#stopBackground = () => {
         stopBeats()
         stopRepair()
       }
       if (options.join) {
-        const node = options.advertise ?? formatAddress({ host: options.host, port: server.address.port })
+        const node = (socket: Socket) => advertisedAddress(options.host, server.address.port, options.advertise, socket.localAddress)
         void joinPrimary(cluster.peers, options.join, node, options.log, server.#stopping.signal)
       }
     }
@@ -160,12 +171,14 @@ export class DepositoServer {
   }
 }
 
-async function openCluster(options: ServerOptions): Promise<ClusterContext> {
+async function openCluster(options: ServerOptions, store: BlobStore): Promise<ClusterContext> {
   const auth = new PeerAuth(options.secret!)
   return {
     auth,
     peers: new PeerClient(auth, { connectTimeoutMs: 2_000, idleTimeoutMs: options.replicaAckMs }),
     membership: await Membership.open(options.dataDir),
+    tombstones: await Tombstones.open(options.dataDir),
+    scrubber: new Scrubber(store),
     replicaStallMs: options.replicaStallMs,
     replicaAckMs: options.replicaAckMs,
   }

@@ -211,10 +211,25 @@ export class BlobStore {
   }
 
   async delete(owner: string, name: string): Promise<FileInfo> {
+    const info = await this.#remove(owner, name)
+    if (!info) throw new DepositoError('NOT_FOUND', `no file named ${JSON.stringify(name)}`)
+    return info
+  }
+
+  /**
+   * Removes `name` only while it holds version `sha256`: a drop meant for an old or corrupt copy must spare a
+   * newer version deposited since. Resolves with what was removed, if anything.
+   */
+  async deleteVersion(owner: string, name: string, sha256: string): Promise<FileInfo | undefined> {
+    if (!this.hasClient(owner)) return undefined
+    return this.#remove(owner, name, sha256)
+  }
+
+  async #remove(owner: string, name: string, sha256?: string): Promise<FileInfo | undefined> {
     return this.#mutex.run(owner, async () => {
       const entries = this.#entries(owner)
       const info = entries.get(name)
-      if (!info) throw new DepositoError('NOT_FOUND', `no file named ${JSON.stringify(name)}`)
+      if (!info || (sha256 !== undefined && info.sha256 !== sha256)) return undefined
       await rm(this.layout.meta(owner, name), { force: true })
       await fsyncDir(this.layout.files(owner))
       entries.delete(name)
@@ -239,6 +254,9 @@ export class Upload {
   ) {
     // The sink fsyncs before close, and pipeline waits for close, so a finished pipeline means durable bytes.
     this.stream = new FileSink(path)
+    // An upload abandoned before anything was piped into it (a repair whose mirror did not answer) must not take
+    // the node down if its temp file cannot even be created; a pipeline sees errors through its own listener.
+    this.stream.on('error', () => {})
   }
 
   async commit(owner: string, name: string, info: CommitInfo): Promise<FileInfo> {

@@ -1,4 +1,4 @@
-import { open, rename, rm } from 'node:fs/promises'
+import { open, readFile, rename, rm } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 
@@ -37,6 +37,16 @@ export async function writeFileDurable(path: string, data: string, tmpDir: strin
     throw err
   }
   await fsyncDir(dirname(path))
+}
+
+/** A JSON file written by writeFileDurable, or undefined if there is none yet (any other failure is thrown). */
+export async function readJsonIfExists<T>(path: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as T
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
 }
 
 /** Moves a fully written and fsynced file into place and makes the move durable. */

@@ -110,3 +110,21 @@ t.test('an unreadable cluster.json stops the node rather than forgetting its mir
   await writeFile(join(dir, 'cluster.json'), '{"mirrors": [')
   await t.rejects(Membership.open(dir), SyntaxError)
 })
+
+t.test('downFor: 0 while up; since the last answered heartbeat once down; since opening if never heard from', async (t) => {
+  const dir = await dataDir(t)
+  const m = await Membership.open(dir)
+  await m.add('127.0.0.1:7421')
+  await m.add('127.0.0.1:7422')
+  t.equal(m.downFor('127.0.0.1:7421'), 0, 'up')
+  t.equal(m.downFor('127.0.0.1:9999'), 0, 'unknown')
+  const seen = Date.parse(m.all()[0]!.lastSeen!)
+  m.markDown('127.0.0.1:7421')
+  t.equal(m.downFor('127.0.0.1:7421', seen + 5_000), 5_000, 'counted from the last heartbeat it answered')
+
+  const opened = Date.now()
+  const reopened = await Membership.open(dir)
+  const later = Date.now() + 60_000
+  const since = reopened.downFor('127.0.0.1:7422', later)
+  t.ok(since <= later - opened && since >= 60_000, `never heard from since opening: ${since} ms`)
+})

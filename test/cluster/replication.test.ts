@@ -21,22 +21,15 @@ import {
   writeRandomFile,
   type ServerProcess,
 } from '../helpers/bins.js'
-import { byMsg, freeConsecutivePorts, isAlive, logEntries, nodeAddress, startCluster, waitForLog, writeSecret } from '../helpers/cluster.js'
+import { byMsg, freeConsecutivePorts, isAlive, logEntries, mirrorArgs, nodeAddress, startCluster, waitForLog, writeSecret } from '../helpers/cluster.js'
 import { rawRequest, replyFields } from '../helpers/server.js'
+import { blobPath, metaPath } from '../helpers/store-files.js'
 
 /**
  * Replication end to end: real bin/server processes (a primary and mirrors that --join it) and bin/client, on
  * loopback. Each test starts its own nodes; startServerProcess kills whatever is left when the test ends.
  */
 const MiB = 1024 * 1024
-
-function blobPath(dataDir: string, id: string, hash: string): string {
-  return join(dataDir, 'clients', id, 'blobs', hash)
-}
-
-function metaPath(dataDir: string, id: string, name: string): string {
-  return join(dataDir, 'clients', id, 'files', `${createHash('sha256').update(name).digest('hex')}.json`)
-}
 
 /** Every file under each node's data dir: what "nothing was stored" is checked against. */
 async function snapshot(nodes: ServerProcess[]): Promise<string[][]> {
@@ -225,7 +218,9 @@ t.test('a primary and two mirrors', async (t) => {
 
 t.test('kill -9 of a mirror in the middle of a 200 MiB deposit', async (t) => {
   const dir = t.testdir()
-  const { primary, mirrors, secretFile } = await startCluster(t, { dir, mirrors: 2 })
+  // A repair pass every second (no scrub: re-hashing 200 MiB a second would only slow the box) restores the count.
+  const primaryFlags = ['--repair-interval', '1', '--scrub-bytes', '0']
+  const { primary, mirrors, secretFile } = await startCluster(t, { dir, mirrors: 2, primaryFlags })
   const [victim, survivor] = mirrors as [ServerProcess, ServerProcess]
   const home = join(dir, 'home')
   // An id first, so its directories exist and the only thing that appears in the victim's tmp is the upload.
@@ -294,6 +289,17 @@ t.test('kill -9 of a mirror in the middle of a 200 MiB deposit', async (t) => {
     t.same(await readdir(victimTmp), [], 'tmp is empty after recovery')
     t.notOk(await exists(blobPath(victim.dataDir, id, hash)), 'and no blob was committed from the partial upload')
     await again.stop()
+  })
+
+  await t.test('restarted in place, the killed mirror gets its copy back from the repair pass', async (t) => {
+    const back = await startServerProcess(t, { dataDir: victim.dataDir, port: victim.port, args: mirrorArgs(secretFile, primary) })
+    const [repaired] = await waitForLog(primary, (e) => e.msg === 'repaired replica count' && e.name === 'huge.bin', {
+      timeoutMs: 60_000,
+      what: 'the repair pass to restore huge.bin',
+    })
+    t.same([...(repaired!.mirrors as string[])].sort(), [nodeAddress(victim), nodeAddress(survivor)].sort(), 'both mirrors hold it again')
+    t.equal(await sha256File(blobPath(back.dataDir, id, hash)), hash, 'the restarted mirror has an identical copy')
+    t.ok(await exists(metaPath(back.dataDir, id, 'huge.bin')), 'committed under its name')
   })
 })
 

@@ -85,28 +85,32 @@ export interface StartClusterOptions {
   mirrors: number
   /** Seconds between the primary's pings (the flag's minimum, 1, by default). */
   heartbeatInterval?: number
+  /** More flags for the primary (e.g. a short --repair-interval). */
+  primaryFlags?: string[]
 }
 
 export function nodeAddress(node: ServerProcess): string {
   return `127.0.0.1:${node.port}`
 }
 
-export async function startCluster(t: Test, { dir, mirrors: count, heartbeatInterval = 1 }: StartClusterOptions): Promise<Cluster> {
+export async function startCluster(t: Test, { dir, mirrors: count, heartbeatInterval = 1, primaryFlags = [] }: StartClusterOptions): Promise<Cluster> {
   const { path: secretFile, secret } = await writeSecret(dir)
-  const primaryArgs = ['--secret-file', secretFile, '--heartbeat-interval', String(heartbeatInterval)]
+  const primaryArgs = ['--secret-file', secretFile, '--heartbeat-interval', String(heartbeatInterval), ...primaryFlags]
   const primary = await startServerProcess(t, { dataDir: join(dir, 'primary'), args: primaryArgs })
   const mirrors: ServerProcess[] = []
   // One at a time, each until the primary has logged its join: joins that overlap race their writes of
   // cluster.json (see test/cluster/membership.test.ts), and the restart test needs every mirror on disk.
   for (let k = 1; k <= count; k++) {
-    const mirror = await startServerProcess(t, {
-      dataDir: join(dir, `mirror-${k}`),
-      args: ['--secret-file', secretFile, '--join', nodeAddress(primary)],
-    })
+    const mirror = await startServerProcess(t, { dataDir: join(dir, `mirror-${k}`), args: mirrorArgs(secretFile, primary) })
     mirrors.push(mirror)
     await waitForLog(primary, (e) => e.msg === 'mirror joined' && e.mirror === nodeAddress(mirror), { what: `"mirror joined" for ${nodeAddress(mirror)}` })
   }
   return { secretFile, secret, primary, mirrors, mirrorAddresses: mirrors.map(nodeAddress), primaryArgs }
+}
+
+/** The flags a mirror of `primary` runs with (also for restarting one in place). */
+export function mirrorArgs(secretFile: string, primary: ServerProcess): string[] {
+  return ['--secret-file', secretFile, '--join', nodeAddress(primary)]
 }
 
 /**
@@ -123,9 +127,12 @@ export async function freeConsecutivePorts(n: number, attempts = 50): Promise<nu
     let ok = base + n - 1 <= 65535
     for (let k = 1; ok && k < n; k++) {
       const s = createServer()
-      s.on('error', () => {})
-      s.listen(base + k, '127.0.0.1')
-      ok = await Promise.race([once(s, 'listening').then(() => true), once(s, 'error').then(() => false)])
+      // Not events.once: its 'listening' promise rejects on 'error', which must read as "taken", not throw.
+      ok = await new Promise<boolean>((resolve) => {
+        s.once('listening', () => resolve(true))
+        s.once('error', () => resolve(false))
+        s.listen(base + k, '127.0.0.1')
+      })
       if (ok) held.push(s)
     }
     await Promise.all(held.map((s) => new Promise((resolve) => s.close(resolve))))

@@ -8,6 +8,7 @@ import {
   encodeFileInfo,
   encodeOk,
   encodeRequest,
+  isPeerRequest,
   parseReply,
   parseRequest,
   type Request,
@@ -116,6 +117,20 @@ t.test('encodeRequest writes the wire form', async (t) => {
   const zero = decodeFields(encodeRequest({ op: 'deposit', clientId: ID, name: 'e', replicas: 0, size: 0, hash: HASH }).slice(0, -1))
   t.equal(zero.tamanho_arquivo, '0', 'size 0 is not "unknown"')
   t.equal(zero.qtd_replicas, '0')
+})
+
+t.test('the repair ops round-trip: scrub, holdings, and drop with or without a version', async (t) => {
+  const requests: Request[] = [
+    { op: 'scrub', bytes: 1073741824 },
+    { op: 'holdings' },
+    { op: 'drop', clientId: ID, name: 'a|b' },
+    { op: 'drop', clientId: ID, name: 'a|b', hash: HASH },
+  ]
+  for (const request of requests) t.same(parseRequest(decodeFields(encodeRequest(request).slice(0, -1))), request, request.op)
+  t.ok(requests.every((r) => isPeerRequest(r)), 'all peer requests (signed, refused without the secret)')
+  t.throws(() => req('op:scrub'), { code: 'BAD_HEADER', message: /bytes/ }, 'scrub needs a budget')
+  t.throws(() => req('op:scrub|bytes:-1'), { code: 'BAD_HEADER' })
+  t.throws(() => req(`op:drop|id_cliente:${ID}|nome_arquivo:x|hash_arquivo:nope`), { code: 'BAD_HEADER' }, 'a drop version must be a sha256')
 })
 
 const hostileName = fc

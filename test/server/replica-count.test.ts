@@ -91,7 +91,7 @@ t.test('depositing an identical file changes its count and sends no body', async
 })
 
 t.test('the repair pass restores a count after a mirror dies', async (t) => {
-  const { primary, mirrors, client, addressOf } = await cluster(t, 2, { heartbeatIntervalMs: 20, repairIntervalMs: 30 })
+  const { primary, mirrors, client, addressOf } = await cluster(t, 2, { heartbeatIntervalMs: 20, repairIntervalMs: 30, downGraceMs: 0 })
   const done = await client.deposit(Readable.from([Buffer.from('keep two')]), { name: 'r', size: 8, replicas: 1 })
   const holder = mirrors.find((m) => addressOf(m) === done.mirrors[0])!
   const other = mirrors.find((m) => m !== holder)!
@@ -103,6 +103,8 @@ t.test('the repair pass restores a count after a mirror dies', async (t) => {
   await waitFor('the record to name the new holder', () => primary.store.stat(id, 'r')?.mirrors?.includes(addressOf(other)) === true)
   t.same(primary.store.stat(id, 'r')?.mirrors, [addressOf(other)], 'the dead holder is forgotten')
   t.equal((await client.status()).underReplicated, 0)
+  const tombstones = JSON.parse(await readFile(join(primary.store.layout.root, 'tombstones.json'), 'utf8')) as { copies: unknown[] }
+  t.match(tombstones.copies, [{ owner: id, name: 'r', sha256: sha('keep two'), mirror: addressOf(holder) }], 'its copy is tombstoned, to go when it is back')
 })
 
 t.test('reads never depend on one copy: missing or corrupt local bytes come back from a mirror', async (t) => {

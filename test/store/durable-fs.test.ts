@@ -1,7 +1,7 @@
 import t from 'tap'
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
-import { fsyncDir, renameDurable, tempName, writeFileDurable } from '../../lib/store/durable-fs.js'
+import { fsyncDir, readJsonIfExists, renameDurable, tempName, writeFileDurable } from '../../lib/store/durable-fs.js'
 
 t.test('writeFileDurable creates, then replaces, and leaves no temp', async (t) => {
   const dir = t.testdir({ tmp: {}, out: {} })
@@ -65,4 +65,12 @@ t.test('tempName stays inside the temp dir and never repeats', async (t) => {
   }
   t.equal(names.size, 100)
   t.match(basename([...names][0]), /^[0-9a-f]{16}\.passwd\.part$/)
+})
+
+t.test('readJsonIfExists: the parsed file, undefined if there is none, and any other failure thrown', async (t) => {
+  const dir = t.testdir({ 'ok.json': '{"mirrors":["a"]}\n', 'bad.json': '{"mirrors":', 'a-dir': {} })
+  t.same(await readJsonIfExists(join(dir, 'ok.json')), { mirrors: ['a'] })
+  t.equal(await readJsonIfExists(join(dir, 'missing.json')), undefined)
+  await t.rejects(readJsonIfExists(join(dir, 'bad.json')), SyntaxError, 'a torn or foreign file is an error, not "no file"')
+  await t.rejects(readJsonIfExists(join(dir, 'a-dir')), { code: 'EISDIR' })
 })
