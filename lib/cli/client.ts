@@ -5,7 +5,6 @@ import { IdentityFile, defaultHome } from '../client/identity.js'
 import { DepositoError, ERROR_CODES } from '../protocol/errors.js'
 import { parseClientId } from '../protocol/messages.js'
 import { depositCommand, deleteCommand, idCommand, listCommand, replicasCommand, retrieveCommand, statusCommand, type Output } from './client-commands.js'
-import { clientMenu } from './client-menu.js'
 import { INTERRUPTED_EXIT, exitOnInterrupt } from './interrupt.js'
 import { interactive } from './terminal.js'
 import { errorLine, withHint } from './hints.js'
@@ -169,6 +168,8 @@ ${exitCodeTable()}`,
       throw new DepositoError('USAGE', `no command given; the commands are ${names} (see --help). Run it with no command in a terminal for the menu.`)
     }
     const [server] = parseAddressList(opts.server)
+    // Loaded only for the menu, so every scripted command starts without the prompt library.
+    const { clientMenu } = await import('./client-menu.js')
     process.exitCode = await clientMenu(
       { input: process.stdin, output: process.stdout, stderr: process.stderr, progress: opts.progress ?? process.stderr.isTTY === true },
       { server: server!, id: clientId(opts.id), identity: new IdentityFile(defaultHome(env)) },

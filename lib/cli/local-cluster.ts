@@ -50,7 +50,7 @@ export async function startLocalCluster(
     args.push('--secret-file', secretPath, '--join', primaryAddress, '--log-level', logLevel)
     // The bin itself, not `node bin/server`: its shebang carries the node flags a server runs with.
     const child = spawn(SERVER_BIN, args, { stdio: ['ignore', 'inherit', 'inherit'] })
-    log.info({ mirror: `${options.host}:${port}`, pid: child.pid }, 'started mirror')
+    log.info({ mirror: `${options.host}:${port}`, mirrorPid: child.pid }, 'started mirror')
     mirrors.push(child)
   }
   return {

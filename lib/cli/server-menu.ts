@@ -1,4 +1,3 @@
-import { confirm, input, number } from '@inquirer/prompts'
 import { parseAddress } from '../client/address.js'
 import { DEFAULT_PORT } from '../protocol/messages.js'
 import { SERVER_DEFAULTS } from '../server/server.js'
@@ -27,6 +26,8 @@ export async function withAskedFlags(argv: string[], io: PromptIO = { input: pro
 }
 
 export async function askServerFlags(io: PromptIO, env: NodeJS.ProcessEnv = process.env): Promise<string[]> {
+  // Loaded only here: a server that runs from flags (nearly all of them) keeps the prompt library out of its memory.
+  const { confirm, input, number } = await import('@inquirer/prompts')
   const port = await number({ message: 'Port to listen on', default: DEFAULT_PORT, min: 1, max: 65535, required: true }, io)
   const data = await input({ message: 'Data directory', default: SERVER_DEFAULTS.dataDir, required: true }, io)
   const flags = ['--port', String(port), '--data', data.trim()]

@@ -395,7 +395,7 @@ t.test('bin/server --local-cluster 3', async (t) => {
   const home = join(dir, 'home')
   const base = await freeConsecutivePorts(3)
   const server = await startServerProcess(t, { dataDir: data, port: base, args: ['--local-cluster', '3', '--heartbeat-interval', '1'] })
-  const mirrorPids = () => logEntries(server).filter(byMsg('started mirror')).map((e) => e.pid as number)
+  const mirrorPids = () => logEntries(server).filter(byMsg('started mirror')).map((e) => e.mirrorPid as number)
   // The mirrors are the server's children, not ours: if the server is SIGKILLed they would outlive the test.
   t.teardown(() => {
     for (const pid of mirrorPids()) if (isAlive(pid)) process.kill(pid, 'SIGKILL')
