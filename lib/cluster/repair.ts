@@ -17,7 +17,8 @@ import { retryTombstones } from './tombstones.js'
  *    that it is replaced, and the old copy is tombstoned so it goes once that mirror returns.
  *
  * One pass at a time; timers are unref'd so the loop never keeps a stopping node alive. A node with no mirrors
- * (a mirror, or a lone node) does nothing: a mirror scrubs when its primary asks. Returns a stop function.
+ * (a mirror, or a lone node) does nothing: a mirror scrubs when its primary asks. Returns a stop function whose
+ * promise settles when the pass under way, if any, has stopped.
  */
 export interface RepairDeps extends ReplicaDeps {
   scrubber: Scrubber
@@ -30,17 +31,24 @@ export interface RepairOptions {
   downGraceMs: number
 }
 
-export function startRepair(deps: RepairDeps, options: RepairOptions): () => void {
+export function startRepair(deps: RepairDeps, options: RepairOptions): () => Promise<void> {
   let stopped = false
   let timer: NodeJS.Timeout | undefined
-  const pass = async () => {
-    await repairPass(deps, options, () => stopped).catch((err: unknown) => deps.log.error({ err: (err as Error).message }, 'repair pass failed'))
-    if (!stopped) timer = setTimeout(() => void pass(), options.intervalMs).unref()
+  let running: Promise<void> = Promise.resolve()
+  const pass = () => {
+    running = repairPass(deps, options, () => stopped)
+      .catch((err: unknown) => deps.log.error({ err: (err as Error).message }, 'repair pass failed'))
+      .then(() => {
+        if (!stopped) timer = setTimeout(pass, options.intervalMs).unref()
+      })
   }
-  timer = setTimeout(() => void pass(), options.intervalMs).unref()
+  timer = setTimeout(pass, options.intervalMs).unref()
+  // Resolves once a pass under way has noticed (it checks between files and mirrors): the node closes its store
+  // only after that, so a pass never writes into a data dir that is no longer its own.
   return () => {
     stopped = true
     clearTimeout(timer)
+    return running
   }
 }
 

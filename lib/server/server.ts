@@ -73,7 +73,7 @@ export class DepositoServer {
   readonly #context: ServerContext
   #closing: Promise<void> | undefined
   readonly #stopping = new AbortController()
-  #stopBackground = () => {}
+  #stopBackground: () => Promise<void> = async () => {}
 
   private constructor(options: ServerOptions, store: BlobStore, cluster: ClusterContext | undefined) {
     this.#options = options
@@ -104,7 +104,7 @@ export class DepositoServer {
       )
       server.#stopBackground = () => {
         stopBeats()
-        stopRepair()
+        return stopRepair()
       }
       if (options.join) {
         const node = (socket: Socket) => advertisedAddress(options.host, server.address.port, options.advertise, socket.localAddress)
@@ -156,15 +156,20 @@ export class DepositoServer {
 
   async #close(graceMs: number): Promise<void> {
     this.#stopping.abort()
-    this.#stopBackground()
+    const background = this.#stopBackground()
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()))
     // Connections with no request under way are told why they are being closed.
     for (const ex of this.#exchanges) if (!ex.busy) ex.refuse(new DepositoError('SHUTTING_DOWN', 'the server is stopping'))
+    let graceOver!: () => void
+    const grace = new Promise<void>((resolve) => (graceOver = resolve))
     const deadline = setTimeout(() => {
       for (const ex of this.#exchanges) ex.socket.destroy()
+      graceOver()
     }, graceMs)
     await closed
     await Promise.allSettled(this.#serving)
+    // A repair pass stops between files; one copying a large file may take longer than the grace allows.
+    await Promise.race([background, grace])
     clearTimeout(deadline)
     await this.store.close()
     this.#options.log.info('stopped')

@@ -5,7 +5,7 @@ import pino from 'pino'
 import t, { type Test } from 'tap'
 import type { Membership } from '../../lib/cluster/membership.js'
 import type { PeerClient } from '../../lib/cluster/peer-client.js'
-import { repairPass } from '../../lib/cluster/repair.js'
+import { repairPass, startRepair } from '../../lib/cluster/repair.js'
 import { Scrubber } from '../../lib/cluster/scrub.js'
 import { Tombstones } from '../../lib/cluster/tombstones.js'
 import { BlobStore } from '../../lib/store/blob-store.js'
@@ -74,4 +74,33 @@ t.test('a stopped pass goes no further than its current step', async (t) => {
   const { deps, asked } = await setup(t, ['m:1'])
   await repairPass(deps, { scrubBytes: 1e9, downGraceMs: 0 }, () => true)
   t.same(asked, [], 'stopped before asking any mirror')
+})
+
+t.test('stopping the loop waits for the pass under way, which stops at its next check', async (t) => {
+  const { deps, asked } = await setup(t, ['m:1'])
+  let release!: () => void
+  const held = new Promise<void>((resolve) => (release = resolve))
+  let entered!: () => void
+  const inPass = new Promise<void>((resolve) => (entered = resolve))
+  // The local scrub is the pass's first long step: hold it there.
+  const scrubber = {
+    run: async () => {
+      entered()
+      await held
+      return { checked: 0, bad: [] }
+    },
+  } as unknown as Scrubber
+  // The loop's timers are unref'd (they never keep a node alive): this one keeps the test's process up meanwhile.
+  const alive = setInterval(() => {}, 60_000)
+  t.teardown(() => clearInterval(alive))
+  const stop = startRepair({ ...deps, scrubber }, { intervalMs: 1, scrubBytes: 1e9, downGraceMs: 0 })
+  await inPass
+  let stopped = false
+  const stopping = stop().then(() => (stopped = true))
+  await new Promise((resolve) => setImmediate(resolve))
+  t.notOk(stopped, 'not before the pass is through')
+  release()
+  await stopping
+  t.ok(stopped)
+  t.same(asked, [], 'the pass asked no mirror anything once stopped')
 })
