@@ -12,6 +12,8 @@ import { DepositoServer, type ServerOptions } from '../server/server.js'
  * into `data/secret`. Mirrors are real processes so a walkthrough can kill one and watch the cluster cope.
  */
 const SERVER_BIN = fileURLToPath(new URL('../../bin/server', import.meta.url))
+/** The node flags in bin/server's first line (why: see there); keep the two the same. */
+export const SERVER_NODE_FLAGS = ['--max-semi-space-size=1']
 
 export interface LocalCluster {
   primary: DepositoServer
@@ -44,19 +46,26 @@ export async function startLocalCluster(
   const primary = await DepositoServer.start({ ...options, dataDir: join(root, 'node-1'), secret, join: undefined })
   const primaryAddress = `${options.host}:${primary.address.port}`
   const mirrors: ChildProcess[] = []
+  let stopping = false
   for (let k = 2; k <= nodes; k++) {
     const port = primary.address.port + k - 1
     const args = ['--host', options.host, '--port', String(port), '--data', join(root, `node-${k}`)]
     args.push('--secret-file', secretPath, '--join', primaryAddress, '--log-level', logLevel)
-    // The bin itself, not `node bin/server`: its shebang carries the node flags a server runs with.
-    const child = spawn(SERVER_BIN, args, { stdio: ['ignore', 'inherit', 'inherit'] })
-    log.info({ mirror: `${options.host}:${port}`, mirrorPid: child.pid }, 'started mirror')
+    // This very node binary (not whichever `node` is first on PATH), with the flags of bin/server's shebang.
+    const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, SERVER_BIN, ...args], { stdio: ['ignore', 'inherit', 'inherit'] })
+    const mirror = `${options.host}:${port}`
+    child.on('error', (err) => log.error({ mirror, err: err.message }, 'could not start a mirror'))
+    child.on('exit', (code, signal) => {
+      if (!stopping) log.warn({ mirror, code, signal }, 'a mirror exited')
+    })
+    log.info({ mirror, mirrorPid: child.pid }, 'started mirror')
     mirrors.push(child)
   }
   return {
     primary,
     mirrors,
     async stop() {
+      stopping = true
       const exited = mirrors.filter((m) => m.exitCode === null && m.signalCode === null).map((m) => new Promise((r) => m.once('exit', r)))
       for (const m of mirrors) m.kill('SIGTERM')
       await Promise.all([primary.close(), ...exited])

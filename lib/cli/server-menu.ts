@@ -29,8 +29,11 @@ export async function askServerFlags(io: PromptIO, env: NodeJS.ProcessEnv = proc
   // Loaded only here: a server that runs from flags (nearly all of them) keeps the prompt library out of its memory.
   const { confirm, input, number } = await import('@inquirer/prompts')
   const port = await number({ message: 'Port to listen on', default: DEFAULT_PORT, min: 1, max: 65535, required: true }, io)
+  // A node other machines must reach (a primary with remote mirrors, a mirror of a remote primary) cannot stay on
+  // loopback; a mirror on a wildcard address advertises the one its primary reached it from.
+  const host = await input({ message: 'Address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface)', default: SERVER_DEFAULTS.host, required: true }, io)
   const data = await input({ message: 'Data directory', default: SERVER_DEFAULTS.dataDir, required: true }, io)
-  const flags = ['--port', String(port), '--data', data.trim()]
+  const flags = ['--port', String(port), ...(host.trim() === SERVER_DEFAULTS.host ? [] : ['--host', host.trim()]), '--data', data.trim()]
   if (!(await confirm({ message: 'Join a primary as its mirror? (No: run as a primary)', default: false }, io))) return flags
   const primary = await input({ message: 'Primary address (host:port)', required: true, validate: validPrimary }, io)
   flags.push('--join', primary.trim())

@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises'
 import { placeReplicas } from '../cluster/placement.js'
 import { openReplicaPushes } from '../cluster/replica-push.js'
 import { settleReplicas } from '../cluster/replica-count.js'
-import { retireCopies } from '../cluster/tombstones.js'
+import { retireStaleCopies } from './stale-copies.js'
 import { DepositoError } from '../protocol/errors.js'
 import { encodeFileInfo, type DepositRequest, type ReplicateRequest } from '../protocol/messages.js'
 import { BodyDecoder } from '../streams/body-decoder.js'
@@ -57,9 +57,9 @@ export async function deposit(request: DepositRequest, exchange: Exchange, ctx: 
   // A mirror lost on the way is made up from our own verified copy, if another one is live.
   if (ctx.cluster && (info.mirrors ?? []).length < replicas) info = await settleReplicas(replicaDeps(ctx, exchange), request.clientId, info, replicas)
   // Mirrors that held the version just replaced and took no copy of this one would keep it for ever.
-  if (ctx.cluster && previous && previous.sha256 !== info.sha256) {
+  if (previous && previous.sha256 !== info.sha256) {
     const stale = (previous.mirrors ?? []).filter((m) => !(info.mirrors ?? []).includes(m))
-    await retireCopies(replicaDeps(ctx, exchange), request.clientId, previous.name, previous.sha256, stale)
+    await retireStaleCopies(ctx, exchange, { owner: request.clientId, name: previous.name, sha256: previous.sha256 }, stale)
   }
   const held = info.mirrors ?? []
   exchange.log.info({ name: info.name, size: info.size, sha256: info.sha256, mirrors: held }, 'deposited')

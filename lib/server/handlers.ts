@@ -2,8 +2,8 @@ import { Readable } from 'node:stream'
 import { encodeFields } from '../protocol/fields.js'
 import { encodeFileInfo, isPeerRequest, type FileInfo, type Request } from '../protocol/messages.js'
 import type { Exchange } from './connection.js'
-import { liveMirrors, replicaDeps, type ServerContext } from './context.js'
-import { retireCopies } from '../cluster/tombstones.js'
+import { liveMirrors, type ServerContext } from './context.js'
+import { retireStaleCopies } from './stale-copies.js'
 import { deposit, unknownClient } from './deposit.js'
 import { handlePeerRequest } from './peer-handlers.js'
 import { status } from './status.js'
@@ -52,7 +52,6 @@ export async function handleRequest(request: Request, exchange: Exchange, ctx: S
  * out by the repair pass once they are back.
  */
 async function dropReplicas(owner: string, info: FileInfo, exchange: Exchange, ctx: ServerContext): Promise<void> {
-  if (!ctx.cluster) return
   const mirrors = new Set([...(info.mirrors ?? []), ...liveMirrors(ctx)])
-  await retireCopies(replicaDeps(ctx, exchange), owner, info.name, info.sha256, [...mirrors])
+  await retireStaleCopies(ctx, exchange, { owner, name: info.name, sha256: info.sha256 }, [...mirrors])
 }

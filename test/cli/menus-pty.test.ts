@@ -68,6 +68,7 @@ for (const [bin, pick] of [
     const pty = spawnInPty(t, bin, [], cleanEnv(), dir)
     if (pick) await pty.answer(/Run a server or a client\?/, `${pick}${KEY.enter}`)
     await pty.answer(/Port to listen on \(7420\)/, `${port}${KEY.enter}`)
+    await pty.answer(/Address to listen on/, KEY.enter)
     await pty.answer(/Data directory \(\.\/data\)/, `node-a${KEY.enter}`)
     await pty.answer(/Join a primary as its mirror\?/, KEY.enter)
     await pty.screen.waitFor(new RegExp(`"msg":"listening"[^\\n]*"port":${port}|"port":${port}[^\\n]*"msg":"listening"`))

@@ -49,7 +49,6 @@ t.test('Ctrl-C mid-transfer clears the bar and shows the cursor before exiting 1
   t.same(codes, [130])
   t.match(screen.raw.slice(before), /\x1b\[\?25h/, 'the cursor is back')
   bar.stop()
-  t.equal(screen.raw.length > before, true)
 })
 
 t.test('a failing cleanup does not stop the others; the SIGINT handler is installed once asked', async (t) => {

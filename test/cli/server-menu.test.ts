@@ -14,6 +14,7 @@ t.test('a primary: port and data directory', async (t) => {
   const k = terminal()
   const flags = withAskedFlags(['node', 'bin/server'], k.io)
   await k.answer(/Port to listen on \(7420\)/, `7500${KEY.enter}`)
+  await k.answer(/Address to listen on/, KEY.enter)
   await k.answer(/Data directory \(\.\/data\)/, KEY.enter)
   await k.answer(/Join a primary as its mirror\?/, KEY.enter)
   t.same(await flags, ['node', 'bin/server', '--port', '7500', '--data', './data'])
@@ -23,6 +24,7 @@ t.test('a mirror: the primary to join, and the secret file unless DEPOSITO_SECRE
   const k = terminal()
   const flags = askServerFlags(k.io, {})
   await k.answer(/Port to listen on/, `7421${KEY.enter}`)
+  await k.answer(/Address to listen on/, KEY.enter)
   await k.answer(/Data directory/, `data-2${KEY.enter}`)
   await k.answer(/Join a primary as its mirror\?/, `y${KEY.enter}`)
   await k.answer(/Primary address/, `alpha:99999${KEY.enter}`)
@@ -35,10 +37,21 @@ t.test('a mirror: the primary to join, and the secret file unless DEPOSITO_SECRE
   const fromEnv = terminal()
   const envFlags = askServerFlags(fromEnv.io, { DEPOSITO_SECRET: 'a secret from the environment' })
   await fromEnv.answer(/Port to listen on/, KEY.enter)
+  await fromEnv.answer(/Address to listen on/, KEY.enter)
   await fromEnv.answer(/Data directory/, KEY.enter)
   await fromEnv.answer(/Join a primary/, `y${KEY.enter}`)
   await fromEnv.answer(/Primary address/, `127.0.0.1:7420${KEY.enter}`)
   t.same(await envFlags, ['--port', '7420', '--data', './data', '--join', '127.0.0.1:7420'], 'no secret question')
+})
+
+t.test('a node other machines reach: the listen address becomes --host', async (t) => {
+  const k = terminal()
+  const flags = askServerFlags(k.io, {})
+  await k.answer(/Port to listen on/, KEY.enter)
+  await k.answer(/Address to listen on \(127\.0\.0\.1: this machine only; 0\.0\.0\.0: every interface\) \(127\.0\.0\.1\)/, `0.0.0.0${KEY.enter}`)
+  await k.answer(/Data directory/, KEY.enter)
+  await k.answer(/Join a primary/, KEY.enter)
+  t.same(await flags, ['--port', '7420', '--host', '0.0.0.0', '--data', './data'])
 })
 
 t.test('flags given, or no terminal: nothing is asked', async (t) => {
