@@ -31,8 +31,6 @@ export interface CommitInfo {
   sha256: string
   replicas: number
   mirrors?: string[]
-  /** Kept when a copy is repaired rather than deposited anew. */
-  storedAt?: string
 }
 
 export class BlobStore {
@@ -163,7 +161,7 @@ export class BlobStore {
     return this.#mutex.run(owner, async () => {
       const entries = this.#entries(owner)
       await renameDurable(temp, this.layout.blob(owner, commit.sha256))
-      const info: FileInfo = { name, ...commit, storedAt: commit.storedAt ?? new Date().toISOString() }
+      const info: FileInfo = { name, ...commit, storedAt: new Date().toISOString() }
       try {
         await writeFileDurable(this.layout.meta(owner, name), JSON.stringify(info) + '\n', this.layout.tmp)
       } catch (err) {

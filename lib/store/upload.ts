@@ -3,7 +3,7 @@ import type { FileInfo } from '../protocol/messages.js'
 import type { BlobStore, CommitInfo } from './blob-store.js'
 import { FileSink } from './file-sink.js'
 
-/** One deposit's temp file. Exactly one of commit or discard ends it. */
+/** One deposit's (or repair fetch's) temp file. commit or commitRepair installs it; discard removes whatever is left. */
 export class Upload {
   readonly stream: FileSink
 
