@@ -9,10 +9,31 @@ import { hashVerifier } from '../streams/hash-verifier.js'
 
 /**
  * Repairs the primary's own copy of a file from a mirror that holds it: retrieves it on the owner's behalf (a
- * mirror serves its files to their owner's id), checks it against the recorded hash, and commits it as the
- * same version. Tries each live holder in turn; resolves with whether a good copy is back.
+ * mirror serves its files to their owner's id), checks it against the recorded hash, and puts the bytes back
+ * under the same record. Tries each live holder in turn. Resolves with false only when no good copy could be
+ * had; true when the copy is back, or when the name no longer holds that version (replaced or deleted while the
+ * copy was in flight), so there is nothing left to repair.
+ *
+ * A read that finds a bad copy and the repair pass's scrub may both ask for the same version at once: the second
+ * joins the first's fetch instead of moving the bytes twice.
  */
-export async function fetchFromMirrors(store: BlobStore, live: string[], owner: string, info: FileInfo, log: Logger): Promise<boolean> {
+export function fetchFromMirrors(store: BlobStore, live: string[], owner: string, info: FileInfo, log: Logger): Promise<boolean> {
+  const repairs = repairsOf(store)
+  const key = keyOf(owner, info.name, info.sha256)
+  let running = repairs.get(key)
+  if (!running) {
+    running = fetchOnce(store, live, owner, info, log).finally(() => repairs.delete(key))
+    repairs.set(key, running)
+  }
+  return running
+}
+
+/** The repair of this version under way, if any, for a reader that should wait for it before opening the blob. */
+export function repairUnderWay(store: BlobStore, owner: string, info: FileInfo): Promise<boolean> | undefined {
+  return repairsOf(store).get(keyOf(owner, info.name, info.sha256))
+}
+
+async function fetchOnce(store: BlobStore, live: string[], owner: string, info: FileInfo, log: Logger): Promise<boolean> {
   for (const mirror of (info.mirrors ?? []).filter((m) => live.includes(m))) {
     const upload = store.beginUpload()
     try {
@@ -24,8 +45,11 @@ export async function fetchFromMirrors(store: BlobStore, live: string[], owner: 
       } finally {
         socket.destroy()
       }
-      await upload.commit(owner, info.name, info)
-      log.info({ owner, name: info.name, mirror }, 'local copy repaired from a mirror')
+      if (await upload.commitRepair(owner, info.name, info.sha256)) {
+        log.info({ owner, name: info.name, mirror }, 'local copy repaired from a mirror')
+      } else {
+        log.info({ owner, name: info.name, sha256: info.sha256 }, 'the file changed while its copy was being repaired; the fetched copy is discarded')
+      }
       return true
     } catch (err) {
       log.warn({ owner, name: info.name, mirror, err: (err as Error).message }, 'could not repair the local copy from this mirror')
@@ -35,3 +59,13 @@ export async function fetchFromMirrors(store: BlobStore, live: string[], owner: 
   }
   return false
 }
+
+const running = new WeakMap<BlobStore, Map<string, Promise<boolean>>>()
+
+function repairsOf(store: BlobStore): Map<string, Promise<boolean>> {
+  let map = running.get(store)
+  if (!map) running.set(store, (map = new Map()))
+  return map
+}
+
+const keyOf = (owner: string, name: string, sha256: string) => `${owner}\0${name}\0${sha256}`

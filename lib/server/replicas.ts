@@ -16,7 +16,7 @@ export async function changeReplicas(request: ReplicasRequest, exchange: Exchang
     throw new DepositoError('NO_REPLICAS', `asked for ${request.replicas} replicas but this cluster has ${live} live mirrors`)
   }
   const settled = ctx.cluster
-    ? await settleReplicas(replicaDeps(ctx, exchange), request.clientId, info, request.replicas)
+    ? await settleReplicas(replicaDeps(ctx, exchange), request.clientId, info, request.replicas, { insist: true })
     : ((await ctx.store.updateRecord(request.clientId, info.name, info.sha256, { replicas: request.replicas, mirrors: info.mirrors })) ?? info)
   // Copies on mirrors that are down stay on the record for a while but are not counted as held.
   const held = (settled.mirrors ?? []).filter((m) => liveMirrors(ctx).includes(m)).length

@@ -1,4 +1,4 @@
-import { fetchFromMirrors } from '../cluster/fetch-copy.js'
+import { fetchFromMirrors, repairUnderWay } from '../cluster/fetch-copy.js'
 import { DepositoError } from '../protocol/errors.js'
 import { encodeFileInfo, type RetrieveRequest } from '../protocol/messages.js'
 import { hashVerifier } from '../streams/hash-verifier.js'
@@ -13,16 +13,14 @@ import { liveMirrors, type ServerContext } from './context.js'
 export async function retrieve(request: RetrieveRequest, exchange: Exchange, ctx: ServerContext): Promise<void> {
   const { store } = ctx
   const owner = request.clientId
-  const key = `${owner}\0${request.name}`
-  const repairs = repairsOf(store)
-  // A repair of this file under way (started by an earlier read that found it bad) finishes before we read it.
-  await repairs.get(key)
+  // A repair of this file under way (started by an earlier read that found it bad, or by the scrub) finishes
+  // before we read it.
+  const before = store.hasClient(owner) ? store.stat(owner, request.name) : undefined
+  if (before) await repairUnderWay(store, owner, before)
   const repair = () => {
     const info = store.stat(owner, request.name)
     if (info === undefined || ctx.cluster === undefined) return Promise.resolve(false)
-    const running = fetchFromMirrors(store, liveMirrors(ctx), owner, info, exchange.log).finally(() => repairs.delete(key))
-    repairs.set(key, running)
-    return running
+    return fetchFromMirrors(store, liveMirrors(ctx), owner, info, exchange.log)
   }
   const opened = await store.openBlob(owner, request.name).catch(async (err: unknown) => {
     if (!(err instanceof DepositoError && err.code === 'NOT_FOUND' && (await repair()))) throw err
@@ -41,12 +39,4 @@ export async function retrieve(request: RetrieveRequest, exchange: Exchange, ctx
   } finally {
     stream.destroy()
   }
-}
-
-const running = new WeakMap<object, Map<string, Promise<boolean>>>()
-
-function repairsOf(store: object): Map<string, Promise<boolean>> {
-  let map = running.get(store)
-  if (!map) running.set(store, (map = new Map()))
-  return map
 }

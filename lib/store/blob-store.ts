@@ -9,7 +9,9 @@ import { KeyedMutex } from './keyed-mutex.js'
 import { Layout } from './layout.js'
 import { lockDataDir } from './dir-lock.js'
 import { parseRecord } from './file-record.js'
-import { FileSink } from './file-sink.js'
+import { Upload } from './upload.js'
+
+export { Upload }
 
 /**
  * The atomic, crash-safe file store of one node.
@@ -29,8 +31,6 @@ export interface CommitInfo {
   sha256: string
   replicas: number
   mirrors?: string[]
-  /** Kept when a copy is repaired rather than deposited anew. */
-  storedAt?: string
 }
 
 export class BlobStore {
@@ -161,7 +161,7 @@ export class BlobStore {
     return this.#mutex.run(owner, async () => {
       const entries = this.#entries(owner)
       await renameDurable(temp, this.layout.blob(owner, commit.sha256))
-      const info: FileInfo = { name, ...commit, storedAt: commit.storedAt ?? new Date().toISOString() }
+      const info: FileInfo = { name, ...commit, storedAt: new Date().toISOString() }
       try {
         await writeFileDurable(this.layout.meta(owner, name), JSON.stringify(info) + '\n', this.layout.tmp)
       } catch (err) {
@@ -177,6 +177,25 @@ export class BlobStore {
   }
 
   /**
+   * Puts back the bytes of a version whose local copy was lost or rotted, fetched from a mirror and already
+   * verified. Only the blob is restored; the record (count, mirrors) stays as it stands. If the name no longer
+   * holds `sha256` (replaced or deleted while the copy was being fetched), the bytes are stale: committing them
+   * would bring an old version back over a newer, acknowledged one, so they are thrown away and nothing is
+   * returned.
+   */
+  async commitRepair(temp: string, owner: string, name: string, sha256: string): Promise<FileInfo | undefined> {
+    return this.#mutex.run(owner, async () => {
+      const current = this.#entries(owner).get(name)
+      if (!current || current.sha256 !== sha256) {
+        await rm(temp, { force: true })
+        return undefined
+      }
+      await renameDurable(temp, this.layout.blob(owner, sha256))
+      return current
+    })
+  }
+
+  /**
    * Rewrites a record's replica bookkeeping (asked count, mirrors holding copies), durably, if the name still
    * holds the version `sha256`; a deposit that replaced it meanwhile wins. Returns the record as it now stands.
    */
@@ -184,11 +203,28 @@ export class BlobStore {
     return this.#mutex.run(owner, async () => {
       const current = this.#entries(owner).get(name)
       if (!current || current.sha256 !== sha256) return current
-      const info: FileInfo = { ...current, ...patch }
-      await writeFileDurable(this.layout.meta(owner, name), JSON.stringify(info) + '\n', this.layout.tmp)
-      this.#entries(owner).set(name, info)
-      return info
+      return this.#writeRecord(owner, current, patch)
     })
+  }
+
+  /**
+   * Like updateRecord, but only while the name's record is still `expected`, the very object the caller read
+   * (every write installs a new one). For patches computed over a long operation: a change made meanwhile, by
+   * the user or a deposit, must not be reverted by a stale view. Resolves with the new record, or undefined if
+   * the record changed (or went) and nothing was written.
+   */
+  async updateRecordIf(owner: string, expected: FileInfo, patch: Pick<FileInfo, 'replicas' | 'mirrors'>): Promise<FileInfo | undefined> {
+    return this.#mutex.run(owner, async () => {
+      if (this.#entries(owner).get(expected.name) !== expected) return undefined
+      return this.#writeRecord(owner, expected, patch)
+    })
+  }
+
+  async #writeRecord(owner: string, current: FileInfo, patch: Pick<FileInfo, 'replicas' | 'mirrors'>): Promise<FileInfo> {
+    const info: FileInfo = { ...current, ...patch }
+    await writeFileDurable(this.layout.meta(owner, info.name), JSON.stringify(info) + '\n', this.layout.tmp)
+    this.#entries(owner).set(info.name, info)
+    return info
   }
 
   /** Opens the bytes before anything is said to the client, so a missing file is an error reply, not a cut stream. */
@@ -241,37 +277,5 @@ export class BlobStore {
   async #dropBlobIfUnused(owner: string, sha256: string): Promise<void> {
     for (const info of this.#entries(owner).values()) if (info.sha256 === sha256) return
     await rm(this.layout.blob(owner, sha256), { force: true })
-  }
-}
-
-/** One deposit's temp file. Exactly one of commit or discard ends it. */
-export class Upload {
-  readonly stream: FileSink
-
-  constructor(
-    readonly store: BlobStore,
-    readonly path: string,
-  ) {
-    // The sink fsyncs before close, and pipeline waits for close, so a finished pipeline means durable bytes.
-    this.stream = new FileSink(path)
-    // An upload abandoned before anything was piped into it (a repair whose mirror did not answer) must not take
-    // the node down if its temp file cannot even be created; a pipeline sees errors through its own listener.
-    this.stream.on('error', () => {})
-  }
-
-  async commit(owner: string, name: string, info: CommitInfo): Promise<FileInfo> {
-    if (!this.stream.closed) throw new Error('commit before the upload stream closed')
-    return this.store.commitUpload(this.path, owner, name, info)
-  }
-
-  async discard(): Promise<void> {
-    // Unlinking before the stream has closed could race its lazy open and leave a file behind.
-    if (!this.stream.closed) {
-      // Not events.once: it would reject on the 'error' a failed pipeline still has in flight, skipping the rm.
-      const closed = new Promise<void>((resolve) => this.stream.once('close', () => resolve()))
-      this.stream.destroy()
-      await closed
-    }
-    await rm(this.path, { force: true })
   }
 }

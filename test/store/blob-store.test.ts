@@ -296,3 +296,59 @@ t.test('a half-issued client (crash inside issueClientId) does not stop open()',
   t.ok(reopened.hasClient(id))
   await t.resolves(deposit(reopened, id, 'after', 'ok'))
 })
+
+// A repair fetch reads the record, then spends a while on the network before committing; these are the
+// interleavings the reviewer found losing data.
+async function fetched(store: BlobStore, content: string) {
+  const upload = store.beginUpload()
+  await pipeline(Readable.from([Buffer.from(content)]), upload.stream)
+  return upload
+}
+
+t.test('a repair commit puts the bytes back and leaves the record as it stands', async (t) => {
+  const store = await BlobStore.open(t.testdir())
+  const id = await store.issueClientId()
+  const v1 = await deposit(store, id, 'f', 'version one', 2)
+  await store.updateRecord(id, 'f', v1.sha256, { replicas: 2, mirrors: ['m1', 'm2'] })
+  const record = store.stat(id, 'f')!
+  await writeFile(store.layout.blob(id, v1.sha256), 'rotted bytes')
+  const upload = await fetched(store, 'version one')
+  const restored = await upload.commitRepair(id, 'f', v1.sha256)
+  t.equal(restored, record, 'the current record is returned, not a rewritten one')
+  t.equal(store.stat(id, 'f'), record, 'the record object is untouched')
+  t.same(JSON.parse(await readFile(store.layout.meta(id, 'f'), 'utf8')), record, 'the metadata file too')
+  t.equal((await readBlob(store, id, 'f')).toString(), 'version one')
+  t.same(await tmpOnDisk(store), [])
+  await upload.discard()
+})
+
+t.test('a repair commit after the name was replaced keeps the new version', async (t) => {
+  const store = await BlobStore.open(t.testdir())
+  const id = await store.issueClientId()
+  const v1 = await deposit(store, id, 'f', 'version one')
+  const upload = await fetched(store, 'version one')
+  const v2 = await deposit(store, id, 'f', 'version two, deposited during the fetch')
+  t.equal(await upload.commitRepair(id, 'f', v1.sha256), undefined, 'the caller is told the file changed')
+  t.equal(store.stat(id, 'f'), v2, 'the new record stands')
+  t.same(JSON.parse(await readFile(store.layout.meta(id, 'f'), 'utf8')), v2)
+  t.equal((await readBlob(store, id, 'f')).toString(), 'version two, deposited during the fetch', 'its blob is still there')
+  t.same(await blobsOnDisk(store, id), [v2.sha256], 'the old version is not reinstalled beside it')
+  t.same(await tmpOnDisk(store), [], 'the fetched temp is gone')
+  await upload.discard()
+})
+
+t.test('a repair commit after the name was deleted resurrects nothing', async (t) => {
+  const store = await BlobStore.open(t.testdir())
+  const id = await store.issueClientId()
+  const v1 = await deposit(store, id, 'f', 'version one')
+  const upload = await fetched(store, 'version one')
+  await store.delete(id, 'f')
+  t.equal(await upload.commitRepair(id, 'f', v1.sha256), undefined)
+  t.equal(store.stat(id, 'f'), undefined, 'still deleted')
+  t.same(await readdir(store.layout.files(id)), [], 'no metadata file came back')
+  t.same(await blobsOnDisk(store, id), [], 'no blob came back')
+  t.same(await tmpOnDisk(store), [])
+  const premature = store.beginUpload()
+  await t.rejects(premature.commitRepair(id, 'f', v1.sha256), /before the upload stream closed/)
+  await premature.discard()
+})
