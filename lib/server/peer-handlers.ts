@@ -61,7 +61,10 @@ async function scrub(budget: number, exchange: Exchange, ctx: ServerContext, clu
     try {
       if (await ctx.store.deleteVersion(owner, info.name, info.sha256)) dropped++
     } catch (err) {
-      exchange.log.error({ owner, name: info.name, err: (err as Error).message }, 'could not drop a bad copy')
+      // The record may be gone with the blob left behind (a directory rm cannot take): not served any more, so
+      // dropped as far as the primary is concerned.
+      exchange.log.error({ owner, name: info.name, err: (err as Error).message }, 'could not remove all of a bad copy')
+      if (ctx.store.stat(owner, info.name)?.sha256 !== info.sha256) dropped++
     }
   }
   return exchange.ok({ verificados: checked, removidos: dropped })
