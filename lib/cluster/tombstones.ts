@@ -130,5 +130,6 @@ export async function retryTombstones(deps: RetireDeps, stopped: () => boolean =
     }
   } finally {
     await deps.tombstones.remove(...cleared)
+    if (cleared.length > 0) deps.log.info({ count: cleared.length }, 'tombstones cleared')
   }
 }
