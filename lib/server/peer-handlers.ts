@@ -72,8 +72,7 @@ async function scrub(budget: number, exchange: Exchange, ctx: ServerContext, clu
 
 /** A node must never be its own mirror (self-address.ts). */
 function refuseSelf(node: string, ctx: ServerContext): void {
-  const own = ctx.listening?.()
-  if (own && isOwnAddress(node, own)) {
+  if (isOwnAddress(node, ctx.listening())) {
     throw new DepositoError(
       'USAGE',
       `the mirror advertises ${node}, which is this node's own address; start the mirror with --advertise HOST:PORT (an address the primary reaches it at) or a --host other than loopback`,
