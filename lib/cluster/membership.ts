@@ -60,10 +60,15 @@ export class Membership {
       .map((m) => m.address)
   }
 
-  /** How long a mirror has been down (0 while up): since its last answered heartbeat, or since our start. */
+  /**
+   * How long a mirror has been down (0 while up): since its last answered heartbeat, or since our start. An
+   * address we do not know (a record naming a mirror that cluster.json lost) is down since our start too: were it
+   * "never down", its copies would count for ever and their files never regain their count.
+   */
   downFor(address: string, now = Date.now()): number {
     const mirror = this.#mirrors.get(address)
-    if (!mirror || mirror.up) return 0
+    if (!mirror) return now - this.#openedAt
+    if (mirror.up) return 0
     return now - (mirror.lastSeen ? Date.parse(mirror.lastSeen) : this.#openedAt)
   }
 

@@ -55,29 +55,42 @@ export function startRepair(deps: RepairDeps, options: RepairOptions): () => Pro
 export async function repairPass(deps: RepairDeps, options: Omit<RepairOptions, 'intervalMs'>, stopped: () => boolean = () => false): Promise<void> {
   const { membership, log } = deps
   if (membership.all().length === 0) return
-  await retryTombstones(deps)
-  await scrubLocal(deps, options.scrubBytes, stopped)
-  for (const mirror of membership.live()) {
-    if (stopped()) return
+  // Each step on its own: one that fails (an unreadable disk, a mirror that errs) must not cost the others, or a
+  // single bad file would switch off every later step of every pass.
+  const step = async (what: string, fields: object, run: () => Promise<unknown>) => {
     try {
-      if (options.scrubBytes > 0) {
-        const { checked, dropped } = await scrubMirror(deps.peers, mirror, options.scrubBytes)
-        log.debug({ mirror, checked, dropped }, 'mirror scrubbed a slice')
-      }
-      await reconcileMirror(deps, mirror)
+      await run()
     } catch (err) {
-      log.warn({ mirror, err: (err as Error).message }, 'could not check a mirror')
+      log.warn({ ...fields, err: (err as Error).message }, `repair: ${what} failed`)
     }
   }
-  await restoreCounts(deps, options.downGraceMs, stopped)
+  await step('retrying stale copies', {}, () => retryTombstones(deps, stopped))
+  if (stopped()) return
+  await step('scrubbing local copies', {}, () => scrubLocal(deps, options.scrubBytes, stopped))
+  for (const mirror of membership.live()) {
+    if (stopped()) return
+    if (options.scrubBytes > 0) {
+      await step('scrubbing a mirror', { mirror }, async () => {
+        const { checked, dropped } = await scrubMirror(deps.peers, mirror, options.scrubBytes)
+        log.debug({ mirror, checked, dropped }, 'mirror scrubbed a slice')
+      })
+    }
+    // Reconciled even when its scrub failed (BUSY with a slice still under way, a timeout): what it holds can
+    // still be checked.
+    if (stopped()) return
+    await step('checking a mirror', { mirror }, () => reconcileMirror(deps, mirror))
+  }
+  if (stopped()) return
+  await step('restoring replica counts', {}, () => restoreCounts(deps, options.downGraceMs, stopped))
 }
 
 async function scrubLocal(deps: RepairDeps, budget: number, stopped: () => boolean): Promise<void> {
   const { store, membership, log } = deps
-  const { bad } = await deps.scrubber.run(budget, stopped)
-  for (const { owner, info } of bad) {
-    log.error({ owner, name: info.name, sha256: info.sha256 }, 'scrub found a bad local copy')
-    if (!(await fetchFromMirrors(store, membership.live(), owner, info, log))) {
+  const { bad } = await deps.scrubber.run(budget, { stopped })
+  for (const { owner, info, unreadable } of bad) {
+    if (stopped()) return
+    log.error({ owner, name: info.name, sha256: info.sha256, unreadable }, 'scrub found a bad local copy')
+    if (!(await fetchFromMirrors(store, membership.live(), owner, info, log).catch(() => false))) {
       log.error({ owner, name: info.name, sha256: info.sha256, mirrors: info.mirrors }, 'no good copy of a file is reachable')
     }
   }

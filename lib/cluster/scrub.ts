@@ -10,10 +10,24 @@ import { hashVerifier } from '../streams/hash-verifier.js'
  * slice: files in a fixed order (owner, then name), from where the last slice stopped, one at a time and streamed
  * through the hasher, until `budget` bytes are read; over successive passes every copy is re-verified. A file
  * larger than the budget is still checked whole when its turn comes, or it never would be.
+ *
+ * A copy that cannot be read at all (EIO, EACCES, a directory where the blob should be) is reported with the bad
+ * ones: for repair it is as useless as a rotten one, and the slice must move past it, or every later run would
+ * stop at the same file and nothing after it would ever be checked again. One run at a time: a second caller gets
+ * BUSY at once instead of re-reading the same slice from the same cursor.
  */
 export interface ScrubFinding {
   owner: string
   info: FileInfo
+  /** Set when the copy could not be read (its error message), rather than read and found wrong or missing. */
+  unreadable?: string
+}
+
+export interface ScrubLimits {
+  /** Checked between files: a stopping node ends the slice early. */
+  stopped?: () => boolean
+  /** Ends the slice once this much time has gone (a caller waiting on a timeout needs its answer before that). */
+  maxMs?: number
 }
 
 export interface ScrubReport {
@@ -31,7 +45,23 @@ export class Scrubber {
 
   constructor(readonly store: BlobStore) {}
 
-  async run(budget: number, stopped: () => boolean = () => false): Promise<ScrubReport> {
+  #running = false
+
+  get running(): boolean {
+    return this.#running
+  }
+
+  async run(budget: number, { stopped = () => false, maxMs = Infinity }: ScrubLimits = {}): Promise<ScrubReport> {
+    if (this.#running) throw new DepositoError('BUSY', 'a scrub is already under way on this node')
+    this.#running = true
+    try {
+      return await this.#slice(budget, stopped, Date.now() + maxMs)
+    } finally {
+      this.#running = false
+    }
+  }
+
+  async #slice(budget: number, stopped: () => boolean, deadline: number): Promise<ScrubReport> {
     const report: ScrubReport = { checked: 0, bytes: 0, bad: [] }
     if (budget <= 0) return report
     const files = [...this.store.allFiles()].map((f) => ({ ...f, key: keyOf(f.owner, f.info.name) }))
@@ -39,12 +69,13 @@ export class Scrubber {
     const start = files.findIndex((f) => f.key > this.#cursor)
     const order = start <= 0 ? files : [...files.slice(start), ...files.slice(0, start)]
     for (const { owner, info, key } of order) {
-      if (report.bytes >= budget || stopped()) break
-      const verdict = await checkCopy(this.store, owner, info)
+      if (report.bytes >= budget || stopped() || Date.now() >= deadline) break
+      const verdict = await checkCopy(this.store, owner, info).catch((err: unknown) => err as Error)
       this.#cursor = key
       report.checked++
       report.bytes += info.size
-      if (verdict === 'bad') report.bad.push({ owner, info })
+      if (verdict instanceof Error) report.bad.push({ owner, info, unreadable: verdict.message })
+      else if (verdict === 'bad') report.bad.push({ owner, info })
     }
     return report
   }
@@ -52,7 +83,7 @@ export class Scrubber {
 
 /**
  * Hashes one stored copy against its record. 'gone' means the name was deleted or replaced meanwhile: nothing
- * to judge. A read error other than a missing blob (an unreadable disk) is thrown, not taken for rot.
+ * to judge. A read error other than a missing blob (an unreadable disk) is thrown; Scrubber.run reports it.
  */
 export async function checkCopy(store: BlobStore, owner: string, info: FileInfo): Promise<'good' | 'bad' | 'gone'> {
   const current = () => store.stat(owner, info.name)

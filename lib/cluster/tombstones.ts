@@ -49,8 +49,11 @@ export class Tombstones {
     await this.#save()
   }
 
-  async remove(t: Tombstone): Promise<void> {
-    if (this.#entries.delete(keyOf(t))) await this.#save()
+  /** Clears several with one write (a pass may clear hundreds once a mirror is back). */
+  async remove(...list: Tombstone[]): Promise<void> {
+    let changed = false
+    for (const t of list) changed = this.#entries.delete(keyOf(t)) || changed
+    if (changed) await this.#save()
   }
 
   /** Writes the set as it stands when the write runs; serialised so concurrent changes all persist. */
@@ -101,23 +104,32 @@ export async function retireCopies(deps: RetireDeps, owner: string, name: string
 
 /**
  * The repair pass's part: every tombstone whose mirror is live is carried out and cleared. One whose version the
- * primary's record again places on that mirror (re-replicated since) is cleared without a drop.
+ * primary's record again places on that mirror (re-replicated since) is cleared without a drop. Cleared ones are
+ * written out once, at the end (also when the pass stops early): a tombstone cleared but not yet written only
+ * costs a repeated drop, which finds nothing and is harmless.
  */
-export async function retryTombstones(deps: RetireDeps): Promise<void> {
+export async function retryTombstones(deps: RetireDeps, stopped: () => boolean = () => false): Promise<void> {
   const live = deps.membership.live()
-  for (const t of deps.tombstones.all()) {
-    if (!live.includes(t.mirror)) continue
-    const current = deps.store.hasClient(t.owner) ? deps.store.stat(t.owner, t.name) : undefined
-    if (current?.sha256 === t.sha256 && current.mirrors?.includes(t.mirror)) {
-      await deps.tombstones.remove(t)
-      continue
+  const cleared: Tombstone[] = []
+  try {
+    for (const t of deps.tombstones.all()) {
+      if (stopped()) return
+      if (!live.includes(t.mirror)) continue
+      const current = deps.store.hasClient(t.owner) ? deps.store.stat(t.owner, t.name) : undefined
+      if (current?.sha256 === t.sha256 && current.mirrors?.includes(t.mirror)) {
+        cleared.push(t)
+        continue
+      }
+      try {
+        const removed = await dropCopy(deps.peers, t)
+        cleared.push(t)
+        deps.log.info({ mirror: t.mirror, owner: t.owner, name: t.name, sha256: t.sha256, removed }, 'stale copy removed from a mirror')
+      } catch (err) {
+        deps.log.warn({ mirror: t.mirror, name: t.name, err: (err as Error).message }, 'could not remove a stale copy yet')
+      }
     }
-    try {
-      const removed = await dropCopy(deps.peers, t)
-      await deps.tombstones.remove(t)
-      deps.log.info({ mirror: t.mirror, owner: t.owner, name: t.name, sha256: t.sha256, removed }, 'stale copy removed from a mirror')
-    } catch (err) {
-      deps.log.warn({ mirror: t.mirror, name: t.name, err: (err as Error).message }, 'could not remove a stale copy yet')
-    }
+  } finally {
+    await deps.tombstones.remove(...cleared)
+    if (cleared.length > 0) deps.log.info({ count: cleared.length }, 'tombstones cleared')
   }
 }

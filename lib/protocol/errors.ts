@@ -15,7 +15,7 @@ export const ERROR_CODES = {
   UNKNOWN_CLIENT: { exit: 15, summary: 'id_cliente was never issued by this server' },
   NO_REPLICAS: { exit: 16, summary: 'more replicas asked for than the cluster has mirrors' },
   NO_SPACE: { exit: 17, summary: 'the server has no room for the file' },
-  BUSY: { exit: 18, summary: 'the server is at its connection limit, or the file kept changing under a replicas change' },
+  BUSY: { exit: 18, summary: 'the server is at its connection limit, the file kept changing under a replicas change, or a scrub is under way' },
   TIMEOUT: { exit: 19, summary: 'the other side went quiet for longer than the idle timeout' },
   SHUTTING_DOWN: { exit: 20, summary: 'the server is stopping' },
   UNREACHABLE: { exit: 21, summary: 'no server answers at that address' },

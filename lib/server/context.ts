@@ -28,6 +28,10 @@ export interface ServerContext {
   /** qtd_replicas for a deposit that does not say. */
   defaultReplicas: number
   cluster?: ClusterContext
+  /** True once the node is stopping: long work (a mirror's scrub) ends early. */
+  stopped: () => boolean
+  /** Where this node listens, to refuse a mirror that would be the node itself (peer-handlers.ts, join). */
+  listening: () => { host: string; port: number }
 }
 
 export function liveMirrors(ctx: ServerContext): string[] {

@@ -1,8 +1,7 @@
 import { Readable } from 'node:stream'
-import type { Scrubber } from '../cluster/scrub.js'
+import { isOwnAddress } from '../cluster/self-address.js'
 import { DepositoError } from '../protocol/errors.js'
 import { encodeFields } from '../protocol/fields.js'
-import type { BlobStore } from '../store/blob-store.js'
 import type { PeerRequest } from '../protocol/messages.js'
 import type { Exchange } from './connection.js'
 import type { ClusterContext, ServerContext } from './context.js'
@@ -17,6 +16,7 @@ export async function handlePeerRequest(request: PeerRequest, exchange: Exchange
   cluster.auth.verify(exchange.headerLine, exchange.headerFields)
   switch (request.op) {
     case 'join':
+      refuseSelf(request.node, ctx)
       await cluster.membership.add(request.node)
       exchange.log.info({ mirror: request.node }, 'mirror joined')
       return exchange.ok({ node: request.node })
@@ -42,19 +42,42 @@ export async function handlePeerRequest(request: PeerRequest, exchange: Exchange
       return exchange.ok({ quantidade: files.length }, Readable.from(lines()))
     }
     case 'scrub':
-      return scrub(request.bytes, exchange, ctx.store, cluster.scrubber)
+      return scrub(request.bytes, exchange, ctx, cluster)
   }
 }
 
-/** A mirror re-hashing its next slice for its primary: a copy that fails is dropped, never served again. */
-async function scrub(budget: number, exchange: Exchange, store: BlobStore, scrubber: Scrubber): Promise<void> {
-  const { checked, bad } = await scrubber.run(budget)
+/**
+ * A mirror re-hashing its next slice for its primary: a copy that fails, or cannot be read, is dropped and never
+ * served again (the primary's reconcile then takes it off the record and copies the file anew). One slice at a
+ * time (a second request gets BUSY at once: the primary may have given up waiting on the first and asked
+ * again); the slice ends early when the node stops, and after half the peer timeout, so the primary, which waits
+ * that long, gets its answer.
+ */
+async function scrub(budget: number, exchange: Exchange, ctx: ServerContext, cluster: ClusterContext): Promise<void> {
+  const { checked, bad } = await cluster.scrubber.run(budget, { stopped: ctx.stopped, maxMs: cluster.replicaAckMs / 2 })
   let dropped = 0
-  for (const { owner, info } of bad) {
-    exchange.log.error({ owner, name: info.name, sha256: info.sha256 }, 'scrub found a bad copy; dropping it')
-    if (await store.deleteVersion(owner, info.name, info.sha256)) dropped++
+  for (const { owner, info, unreadable } of bad) {
+    exchange.log.error({ owner, name: info.name, sha256: info.sha256, unreadable }, 'scrub found a bad copy; dropping it')
+    try {
+      if (await ctx.store.deleteVersion(owner, info.name, info.sha256)) dropped++
+    } catch (err) {
+      // The record may be gone with the blob left behind (a directory rm cannot take): not served any more, so
+      // dropped as far as the primary is concerned.
+      exchange.log.error({ owner, name: info.name, err: (err as Error).message }, 'could not remove all of a bad copy')
+      if (ctx.store.stat(owner, info.name)?.sha256 !== info.sha256) dropped++
+    }
   }
   return exchange.ok({ verificados: checked, removidos: dropped })
+}
+
+/** A node must never be its own mirror (self-address.ts). */
+function refuseSelf(node: string, ctx: ServerContext): void {
+  if (isOwnAddress(node, ctx.listening())) {
+    throw new DepositoError(
+      'USAGE',
+      `the mirror advertises ${node}, which is this node's own address; start the mirror with --advertise HOST:PORT (an address the primary reaches it at) or a --host other than loopback`,
+    )
+  }
 }
 
 function requireCluster(ctx: ServerContext): ClusterContext {

@@ -77,7 +77,13 @@ export class DepositoServer {
 
   private constructor(options: ServerOptions, store: BlobStore, cluster: ClusterContext | undefined) {
     this.#options = options
-    this.#context = { store, defaultReplicas: options.defaultReplicas, cluster }
+    this.#context = {
+      store,
+      defaultReplicas: options.defaultReplicas,
+      cluster,
+      stopped: () => this.#stopping.signal.aborted,
+      listening: () => ({ host: options.host, port: this.address.port }),
+    }
     // Half-open: the client ends its side to mark the end of its request, and still reads the reply.
     this.#server = createServer({ allowHalfOpen: true }, (socket) => this.#accept(socket))
   }

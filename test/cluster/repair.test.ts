@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { mkdir, rm } from 'node:fs/promises'
 import { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import pino from 'pino'
@@ -56,9 +57,10 @@ t.test('a mirror that refuses everything: each step is tried, warned about, and 
   const { deps, store, owner, asked, warnings } = await setup(t, ['m:1'])
   const before = store.stat(owner, 'f')
   await repairPass(deps, { scrubBytes: 1e9, downGraceMs: 0 })
-  t.same(asked, ['scrub m:1', 'replicate m:1'], 'asked to scrub (holdings is skipped once that fails), then sent the file')
+  t.same(asked, ['scrub m:1', 'holdings m:1', 'replicate m:1'], 'asked to scrub, for its holdings even so, then sent the file')
   t.match(warnings, [
-    { msg: 'could not check a mirror', mirror: 'm:1' },
+    { msg: 'repair: scrubbing a mirror failed', mirror: 'm:1' },
+    { msg: 'repair: checking a mirror failed', mirror: 'm:1' },
     { msg: 'could not copy a file to a mirror', mirror: 'm:1' },
   ])
   t.equal(store.stat(owner, 'f'), before, 'the record is untouched')
@@ -103,4 +105,41 @@ t.test('stopping the loop waits for the pass under way, which stops at its next 
   await stopping
   t.ok(stopped)
   t.same(asked, [], 'the pass asked no mirror anything once stopped')
+})
+
+t.test('a local scrub that throws costs the pass nothing else: mirrors are still checked and counts restored', async (t) => {
+  const { deps, asked, warnings } = await setup(t, ['m:1'])
+  const scrubber = { run: () => Promise.reject(new Error('EIO: i/o error, read')) } as unknown as Scrubber
+  await repairPass({ ...deps, scrubber }, { scrubBytes: 1e9, downGraceMs: 0 })
+  t.same(asked, ['scrub m:1', 'holdings m:1', 'replicate m:1'])
+  t.match(warnings[0], { msg: 'repair: scrubbing local copies failed', err: /EIO/ })
+})
+
+t.test('an unreadable local copy (a directory where its blob was) is logged as bad, and the pass goes on', async (t) => {
+  const { deps, store, owner, asked, warnings } = await setup(t, ['m:1'])
+  const blob = store.layout.blob(owner, store.stat(owner, 'f')!.sha256)
+  await rm(blob)
+  await mkdir(blob)
+  await repairPass(deps, { scrubBytes: 1e9, downGraceMs: 0 })
+  t.match(
+    warnings.find((w) => w.msg === 'scrub found a bad local copy'),
+    { unreadable: /EISDIR|illegal operation on a directory/ },
+    'reported as unreadable, not thrown',
+  )
+  t.ok(warnings.some((w) => w.msg === 'no good copy of a file is reachable'), 'no mirror holds it: logged as lost')
+  t.same(asked, ['scrub m:1', 'holdings m:1', 'replicate m:1'], 'every later step still ran')
+})
+
+t.test('the pass stops between the steps for one mirror', async (t) => {
+  const { deps } = await setup(t, ['m:1', 'm:2'])
+  const asked: string[] = []
+  let stop = false
+  const ask = async (mirror: string, fields: Record<string, unknown>) => {
+    asked.push(`${String(fields.op)} ${mirror}`)
+    stop = true
+    throw new Error('connection refused')
+  }
+  const peers = { request: ask, stream: ask, open: ask } as unknown as PeerClient
+  await repairPass({ ...deps, peers }, { scrubBytes: 1e9, downGraceMs: 0 }, () => stop)
+  t.same(asked, ['scrub m:1'], 'no holdings asked of m:1, nothing of m:2, nothing copied')
 })

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { rm } from 'node:fs/promises'
+import { mkdir, rm } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import t, { type Test } from 'tap'
@@ -42,7 +42,7 @@ t.test('each run checks a slice of about `budget` bytes, and successive runs cov
   const all = await scrubber.run(1e9)
   t.equal(all.checked, 4, 'a large budget checks each file once, not twice')
   t.same(await scrubber.run(0), { checked: 0, bytes: 0, bad: [] }, 'a budget of 0 checks nothing')
-  t.equal((await scrubber.run(1e9, () => true)).checked, 0, 'a stopped run checks nothing more')
+  t.equal((await scrubber.run(1e9, { stopped: () => true })).checked, 0, 'a stopped run checks nothing more')
 })
 
 t.test('a rotten byte or a missing blob is reported; everything else is not', async (t) => {
@@ -76,4 +76,31 @@ t.test('checkCopy: a copy replaced or deleted since it was listed is "gone", not
   const infoC = store.stat(owner, 'c')!
   await rot(store.layout.blob(owner, sha(c)), 0)
   t.equal(await checkCopy(store, owner, infoC), 'bad')
+})
+
+t.test('an unreadable copy is reported as such and the slice moves past it', async (t) => {
+  const { store, owner, bodies } = await fourFiles(t)
+  const [, [, b]] = bodies
+  // A directory where the blob should be: reading it fails with EISDIR, deterministically, even as root.
+  const blob = store.layout.blob(owner, sha(b))
+  await rm(blob)
+  await mkdir(blob)
+  const scrubber = new Scrubber(store)
+  const first = await scrubber.run(1500)
+  t.same([first.checked, first.bad.map((f) => f.info.name)], [2, ['b']], 'a and b checked; b is bad')
+  t.match(first.bad[0]!.unreadable, /EISDIR|illegal operation on a directory/, 'with why it could not be read')
+  const second = await scrubber.run(1500)
+  t.same([second.checked, second.bad], [2, []], 'the next slice goes on with c and d: the cursor moved past b')
+})
+
+t.test('one run at a time: a second gets BUSY at once; a time limit ends a slice early', async (t) => {
+  const { store } = await fourFiles(t)
+  const scrubber = new Scrubber(store)
+  const first = scrubber.run(1e9)
+  t.ok(scrubber.running)
+  await t.rejects(scrubber.run(1e9), { code: 'BUSY' }, 'the second is refused while the first runs')
+  t.equal((await first).checked, 4, 'the first is not disturbed')
+  t.notOk(scrubber.running)
+  t.equal((await scrubber.run(1e9)).checked, 4, 'and a later run is accepted')
+  t.equal((await scrubber.run(1e9, { maxMs: 0 })).checked, 0, 'no time left: nothing checked')
 })

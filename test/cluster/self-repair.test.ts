@@ -13,6 +13,26 @@ const MiB = 1024 * 1024
 
 const about = (msg: string, name: string) => (e: LogEntry) => e.msg === msg && e.name === name
 
+t.test('one corrupt byte in the primary copy: retrieve returns the right bytes and the retrieve repairs the copy', async (t) => {
+  // No scrub and no repair pass within the test (--scrub-bytes 0, the default 60 s interval): only the retrieve
+  // can find and repair the copy, so the test cannot pass on a scrub's repair.
+  const dir = t.testdir()
+  const { primary } = await startCluster(t, { dir, mirrors: 1, primaryFlags: ['--scrub-bytes', '0'] })
+  const home = join(dir, 'home')
+  const sha = await writeRandomFile(join(dir, 'read.bin'), 2 * MiB + 17, 'read.bin')
+  const dep = await runClient(['deposit', join(dir, 'read.bin'), '--replicas', '1'], { home, port: primary.port })
+  t.equal(dep.code, EXIT.OK, `deposited with 2 copies (stderr: ${dep.stderr})`)
+  const blob = blobPath(primary.dataDir, (await savedId(home, primary.port))!, sha)
+  await flipByte(blob, 1 * MiB)
+  const out = join(dir, 'read.out')
+  const got = await runClient(['retrieve', 'read.bin', '-o', out], { home, port: primary.port })
+  t.equal(got.code, EXIT.OK, `exit 0 (stderr: ${got.stderr})`)
+  t.equal(await sha256File(out), sha, 'the retrieved file has the right bytes')
+  await waitForLog(primary, (e) => e.msg === 'local copy is corrupt' && e.name === 'read.bin', { what: 'the retrieve to find the copy corrupt' })
+  await waitForLog(primary, about('local copy repaired from a mirror', 'read.bin'), { what: 'read.bin to be repaired' })
+  t.equal(await sha256File(blob), sha, "the primary's copy hashes right again")
+})
+
 t.test('self-repair on a primary and two mirrors', async (t) => {
   const dir = t.testdir()
   const primaryFlags = ['--repair-interval', '1', '--down-grace', '3600']
@@ -20,22 +40,13 @@ t.test('self-repair on a primary and two mirrors', async (t) => {
   const [m1, m2] = mirrors as [ServerProcess, ServerProcess]
   const home = join(dir, 'home')
   const files: Record<string, string> = {}
-  for (const name of ['read.bin', 'scrub.bin', 'mirror.bin', 'deleted.bin']) {
+  for (const name of ['scrub.bin', 'mirror.bin', 'deleted.bin']) {
     files[name] = await writeRandomFile(join(dir, name), 2 * MiB + 17, name)
     const dep = await runClient(['deposit', join(dir, name), '--replicas', '2'], { home, port: primary.port })
     t.equal(dep.code, EXIT.OK, `${name} deposited with 3 copies (stderr: ${dep.stderr})`)
   }
   const id = (await savedId(home, primary.port))!
   const blob = (node: ServerProcess, name: string) => blobPath(node.dataDir, id, files[name]!)
-
-  await t.test('one corrupt byte in the primary copy: retrieve returns the right bytes and the copy is repaired', async (t) => {
-    await flipByte(blob(primary, 'read.bin'), 1 * MiB)
-    const out = join(dir, 'read.out')
-    const got = await runClient(['retrieve', 'read.bin', '-o', out], { home, port: primary.port })
-    t.equal(got.code, EXIT.OK, `exit 0 (stderr: ${got.stderr})`)
-    t.equal(await sha256File(out), files['read.bin'], 'the retrieved file has the right bytes')
-    t.equal(await sha256File(blob(primary, 'read.bin')), files['read.bin'], "the primary's copy hashes right again")
-  })
 
   await t.test('the scrub finds a corrupt primary copy nobody reads, and repairs it from a mirror', async (t) => {
     await flipByte(blob(primary, 'scrub.bin'), 12_345)

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { EventEmitter } from 'node:events'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable, Writable } from 'node:stream'
@@ -19,37 +20,56 @@ import { flipByte } from '../helpers/store-files.js'
 const SECRET = Buffer.from('a test cluster secret, long enough')
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex')
 
-async function waitUntil(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
-    if (await check()) return
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
-
 async function cluster(t: Test, options: Partial<ServerOptions> = {}) {
-  const common = { secret: SECRET, heartbeatIntervalMs: 20, repairIntervalMs: 50, downGraceMs: 60_000, replicaStallMs: 2_000, replicaAckMs: 5_000, ...options }
+  const { log, lines, waitFor } = captureLog()
+  const common = { log, secret: SECRET, heartbeatIntervalMs: 20, repairIntervalMs: 50, downGraceMs: 60_000, replicaStallMs: 2_000, replicaAckMs: 5_000, ...options }
   const root = t.testdir()
   const primary = await startServer(t, { ...common, dataDir: join(root, 'primary') })
   const joinAt = `127.0.0.1:${primary.address.port}`
   const mirrorOptions = (k: number, port = 0) => ({ ...common, dataDir: join(root, `mirror-${k}`), join: joinAt, port })
   const mirrors = [await startServer(t, mirrorOptions(0)), await startServer(t, mirrorOptions(1))]
-  await waitUntil('mirrors to join', () => primary.mirrors().filter((m) => m.up).length === 2)
+  await waitFor('mirrors to join', (e) => e.msg === 'mirror joined', 2)
   const client = new DepositoClient({ server: { host: '127.0.0.1', port: primary.address.port } })
   const addressOf = (node: DepositoServer) => `127.0.0.1:${node.address.port}`
-  return { root, primary, mirrors, client, mirrorOptions, addressOf }
+  return { root, primary, mirrors, client, mirrorOptions, addressOf, lines, waitFor }
 }
 
-/** A debug-level logger whose entries the test can read: how it knows a repair pass has run. */
+type Entry = { msg?: string; name?: string; mirror?: string }
+
+/**
+ * A debug-level logger shared by a test's nodes, whose entries the test can read and await: how it knows a
+ * repair pass has run or a step is done, without polling.
+ */
 function captureLog() {
-  const lines: { msg?: string; name?: string }[] = []
+  const lines: Entry[] = []
+  const events = new EventEmitter()
   const capture = new Writable({
     write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as (typeof lines)[number])
+      for (const line of chunk.toString().split('\n')) {
+        if (!line) continue
+        lines.push(JSON.parse(line) as Entry)
+        events.emit('line')
+      }
       cb()
     },
   })
-  return { log: pino({ level: 'debug' }, capture), lines }
+  /** Resolves once `count` entries match (those logged already included). */
+  const waitFor = (what: string, match: (e: Entry) => boolean, count = 1) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (lines.filter(match).length < count) return
+        events.off('line', check)
+        clearTimeout(timer)
+        resolve()
+      }
+      const timer = setTimeout(() => {
+        events.off('line', check)
+        reject(new Error(`timed out waiting for ${what}`))
+      }, 15_000)
+      events.on('line', check)
+      check()
+    })
+  return { log: pino({ level: 'debug' }, capture), lines, waitFor }
 }
 
 const holds = async (node: DepositoServer, id: string, name: string, body: Buffer) =>
@@ -58,7 +78,7 @@ const holds = async (node: DepositoServer, id: string, name: string, body: Buffe
   sha(await readFile(node.store.layout.blob(id, sha(body))).catch(() => Buffer.alloc(0))) === sha(body)
 
 t.test('a rotten mirror copy is dropped by its scrub and copied again; a vanished one is noticed and replaced', async (t) => {
-  const { primary, mirrors, client, addressOf } = await cluster(t)
+  const { primary, mirrors, client, addressOf, waitFor } = await cluster(t)
   const [m0, m1] = mirrors as [DepositoServer, DepositoServer]
   const body = Buffer.alloc(200_000, 'scrub me')
   await client.deposit(Readable.from([body]), { name: 'r', size: body.length, replicas: 2 })
@@ -69,23 +89,27 @@ t.test('a rotten mirror copy is dropped by its scrub and copied again; a vanishe
   await flipByte(m0.store.layout.blob(id, sha(body)), 1000)
   const both = [addressOf(m0), addressOf(m1)].sort()
   const recorded = () => [...(primary.store.stat(id, 'r')?.mirrors ?? [])].sort().join() === both.join()
-  await waitUntil('m0 to hold a good copy again', async () => m0.store.stat(id, 'r') !== before && (await holds(m0, id, 'r', body)) && recorded())
-  t.pass('the rotten copy was replaced by a fresh, good one, and the record names both mirrors again')
+  const repaired = (e: Entry) => e.msg === 'repaired replica count' && e.name === 'r'
+  await waitFor('the count of r restored', repaired)
+  t.not(m0.store.stat(id, 'r'), before, 'the rotten copy was replaced by a fresh one')
+  t.ok(await holds(m0, id, 'r', body), 'a good one')
+  t.ok(recorded(), 'and the record names both mirrors again')
 
   await m1.store.delete(id, 'r')
-  await waitUntil('m1 to hold it again', async () => (await holds(m1, id, 'r', body)) && recorded())
-  t.pass('a copy wiped from a mirror is restored, and recorded')
+  await waitFor('the count of r restored again', repaired, 2)
+  t.ok(await holds(m1, id, 'r', body), 'a copy wiped from a mirror is restored')
+  t.ok(recorded(), 'and recorded')
 })
 
 t.test('a delete reaches a mirror that was down at the time', async (t) => {
-  const { primary, mirrors, client, mirrorOptions, addressOf } = await cluster(t)
+  const { primary, mirrors, client, mirrorOptions, addressOf, waitFor } = await cluster(t)
   const m1 = mirrors[1]!
   const m1Address = addressOf(m1)
   const body = Buffer.from('delete me everywhere')
   await client.deposit(Readable.from([body]), { name: 'd', size: body.length, replicas: 2 })
   const id = await client.id()
   await m1.close(0)
-  await waitUntil('m1 to be marked down', () => primary.mirrors().some((m) => m.address === m1Address && !m.up))
+  await waitFor('m1 to be marked down', (e) => e.msg === 'mirror is down' && e.mirror === m1Address)
   await client.delete('d')
   t.notOk(mirrors[0]!.store.stat(id, 'd'), 'the live mirror dropped it at once')
   const tombstones = join(primary.store.layout.root, 'tombstones.json')
@@ -94,7 +118,7 @@ t.test('a delete reaches a mirror that was down at the time', async (t) => {
   const back = await startServer(t, mirrorOptions(1, Number(m1Address.split(':')[1])))
   t.ok(back.store.stat(id, 'd'), 'm1 comes back with the stale copy')
   const cleared = async () => (JSON.parse(await readFile(tombstones, 'utf8')) as { copies: unknown[] }).copies.length === 0
-  await waitUntil('the stale copy to go and its tombstone with it', async () => !back.store.stat(id, 'd') && (await cleared()))
+  await waitFor('the stale copy to go and its tombstone with it', (e) => e.msg === 'tombstones cleared')
   t.notOk(back.store.stat(id, 'd'), 'the stale copy is gone')
   t.ok(await cleared(), 'and the tombstone is cleared')
 })
@@ -148,8 +172,7 @@ t.test('replacing a file retires the old version from mirrors the new one skippe
 t.test('a copy on a mirror that is down still counts within --down-grace: nothing is copied elsewhere', async (t) => {
   // The primary's log, captured, says when repair passes have run: passes with the holder down and nothing moved
   // is the grace at work, not a race. (Past the grace, test/server/replica-count.test.ts: the copy is remade.)
-  const { log, lines } = captureLog()
-  const { primary, mirrors, client, addressOf } = await cluster(t, { log })
+  const { primary, mirrors, client, addressOf, lines, waitFor } = await cluster(t)
   const body = Buffer.from('kept through a short outage')
   const done = await client.deposit(Readable.from([body]), { name: 'g', size: body.length, replicas: 1 })
   const id = await client.id()
@@ -157,17 +180,15 @@ t.test('a copy on a mirror that is down still counts within --down-grace: nothin
   const other = mirrors.find((m) => m !== holder)!
   const holderAddress = addressOf(holder)
   await holder.close(0)
-  await waitUntil('the holder to be marked down', () => primary.mirrors().some((m) => m.address === holderAddress && !m.up))
-  const passes = () => lines.filter((l) => l.msg === 'mirror scrubbed a slice').length
-  const seen = passes()
-  await waitUntil('three repair passes', () => passes() >= seen + 3)
+  await waitFor('the holder to be marked down', (e) => e.msg === 'mirror is down' && e.mirror === holderAddress)
+  const pass = (l: Entry) => l.msg === 'mirror scrubbed a slice'
+  await waitFor('three repair passes', pass, lines.filter(pass).length + 3)
   t.same(primary.store.stat(id, 'g')?.mirrors, [holderAddress], 'the record still names the down holder')
   t.notOk(other.store.hasClient(id) && other.store.stat(id, 'g'), 'no other mirror was given a copy')
 })
 
 t.test("the scrub repairs a rotten primary copy nobody reads; one with no good copy anywhere is reported and kept", async (t) => {
-  const { log, lines } = captureLog()
-  const { primary, client } = await cluster(t, { log })
+  const { primary, client, lines, waitFor } = await cluster(t)
   const kept = Buffer.alloc(100_000, 'two copies')
   const alone = Buffer.alloc(100_000, 'one copy only')
   await client.deposit(Readable.from([kept]), { name: 'kept', size: kept.length, replicas: 1 })
@@ -175,9 +196,9 @@ t.test("the scrub repairs a rotten primary copy nobody reads; one with no good c
   const id = await client.id()
   await flipByte(primary.store.layout.blob(id, sha(kept)), 99_999)
   await flipByte(primary.store.layout.blob(id, sha(alone)), 5)
-  const lost = () => lines.some((l) => l.msg === 'no good copy of a file is reachable' && l.name === 'alone')
-  await waitUntil('the scrub to repair one and give up on the other', async () => (await holds(primary, id, 'kept', kept)) && lost())
-  t.pass('kept: repaired on disk from its mirror, without a read')
+  await waitFor('the scrub to give up on alone', (l) => l.msg === 'no good copy of a file is reachable' && l.name === 'alone')
+  await waitFor('the scrub to repair kept', (l) => l.msg === 'local copy repaired from a mirror' && l.name === 'kept')
+  t.ok(await holds(primary, id, 'kept', kept), 'kept: repaired on disk from its mirror, without a read')
   t.ok(lines.some((l) => l.msg === 'scrub found a bad local copy' && l.name === 'kept'), 'the scrub reported it first')
   t.equal(primary.store.stat(id, 'alone')?.sha256, sha(alone), 'alone: its record is kept (the bytes may yet be recovered)')
 })
