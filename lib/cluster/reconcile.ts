@@ -50,10 +50,10 @@ export async function reconcileMirror(deps: ReconcileDeps, mirror: string): Prom
   }
   let fixed = 0
   for (const { owner, info } of expected.values()) {
-    // Judged only if the record is the one read before asking: a copy pushed or deposited since may be newer
-    // than the mirror's list.
-    if (store.stat(owner, info.name) !== info) continue
-    await store.updateRecord(owner, info.name, info.sha256, { replicas: info.replicas, mirrors: info.mirrors!.filter((m) => m !== mirror) })
+    // Judged only if the record is the one read before asking (checked again under the store's lock): a copy
+    // pushed or deposited since may be newer than the mirror's list.
+    const updated = await store.updateRecordIf(owner, info, { replicas: info.replicas, mirrors: info.mirrors!.filter((m) => m !== mirror) })
+    if (!updated) continue
     log.warn({ mirror, owner, name: info.name, sha256: info.sha256 }, 'a mirror lacks a copy its record names')
     fixed++
   }
