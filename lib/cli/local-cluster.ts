@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Logger } from 'pino'
 import { DepositoServer, type ServerOptions } from '../server/server.js'
+import { SERVER_NODE_FLAGS } from './node-flags.js'
 
 /**
  * `--local-cluster N` (what `npm start` runs): a primary in this process on `port`, and N-1 mirrors as child
@@ -12,8 +13,6 @@ import { DepositoServer, type ServerOptions } from '../server/server.js'
  * into `data/secret`. Mirrors are real processes so a walkthrough can kill one and watch the cluster cope.
  */
 const SERVER_BIN = fileURLToPath(new URL('../../bin/server', import.meta.url))
-/** The node flags in bin/server's first line (why: see there); keep the two the same. */
-export const SERVER_NODE_FLAGS = ['--max-semi-space-size=1']
 
 export interface LocalCluster {
   primary: DepositoServer

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import t from 'tap'
-import { SERVER_NODE_FLAGS } from '../../lib/cli/local-cluster.js'
+import { SERVER_NODE_FLAGS } from '../../lib/cli/node-flags.js'
 
 // Mirrors of --local-cluster are started as `node FLAGS bin/server`; the flags must be the ones bin/server's own
 // first line gives a server started by hand.
