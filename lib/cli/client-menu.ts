@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { confirm, input, number, select } from '@inquirer/prompts'
 import { DepositoClient } from '../client/client.js'
-import { formatAddress, parseAddress, type ServerAddress } from '../client/address.js'
+import { formatAddress, parseAddress, type ServerAddress } from '../net/address.js'
 import type { IdentityFile } from '../client/identity.js'
 import { parseClientId } from '../protocol/messages.js'
 import {

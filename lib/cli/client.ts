@@ -1,6 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { DepositoClient } from '../client/client.js'
-import { DEFAULT_SERVER, parseAddressList } from '../client/address.js'
+import { DEFAULT_SERVER, parseAddressList } from '../net/address.js'
 import { IdentityFile, defaultHome } from '../client/identity.js'
 import { DepositoError, ERROR_CODES } from '../protocol/errors.js'
 import { parseClientId } from '../protocol/messages.js'

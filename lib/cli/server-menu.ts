@@ -1,4 +1,4 @@
-import { parseAddress } from '../client/address.js'
+import { parseAddress } from '../net/address.js'
 import { DEFAULT_PORT } from '../protocol/messages.js'
 import { SERVER_DEFAULTS } from '../server/server.js'
 import { interactive, isPromptExit } from './terminal.js'

@@ -8,8 +8,8 @@ import { decodeNodeStatus, type NodeStatus } from '../protocol/node-status.js'
 import { BodyDecoder } from '../streams/body-decoder.js'
 import { BodyEncoder } from '../streams/body-encoder.js'
 import { hashVerifier } from '../streams/hash-verifier.js'
-import { formatAddress, type ServerAddress } from './address.js'
-import { exchange, openConnection, readReply, type ConnectOptions } from './connection.js'
+import { formatAddress, type ServerAddress } from '../net/address.js'
+import { exchange, openConnection, readReply, type ConnectOptions } from '../net/connection.js'
 import { IdentityFile } from './identity.js'
 
 /**

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
-import { formatAddress } from '../client/address.js'
+import { formatAddress } from '../net/address.js'
 import type { Membership } from './membership.js'
 import type { PeerClient } from './peer-client.js'
 

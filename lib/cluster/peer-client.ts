@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net'
-import { parseAddress } from '../client/address.js'
-import { openConnection, readReply, type ConnectOptions, type Reply } from '../client/connection.js'
+import { parseAddress } from '../net/address.js'
+import { openConnection, readReply, type ConnectOptions, type Reply } from '../net/connection.js'
 import type { Fields } from '../protocol/fields.js'
 import type { PeerAuth } from './peer-auth.js'
 

@@ -1,5 +1,5 @@
 import { networkInterfaces } from 'node:os'
-import { parseAddress } from '../client/address.js'
+import { parseAddress } from '../net/address.js'
 
 /**
  * Whether `advertised` (what a joining mirror says to dial it at) would reach this very node, listening on

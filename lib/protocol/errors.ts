@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   IO_ERROR: { exit: 23, summary: 'a local file could not be read or written' },
   PROTOCOL_ERROR: { exit: 24, summary: 'the other side broke the protocol' },
   UNAUTHORIZED: { exit: 25, summary: 'a peer request without a valid cluster signature' },
+  NOT_PRIMARY: { exit: 26, summary: 'this node is a mirror: writes go to the primary it names' },
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES
@@ -31,13 +32,20 @@ export function isErrorCode(code: string): code is ErrorCode {
   return Object.hasOwn(ERROR_CODES, code)
 }
 
+/** Where to go instead, for NOT_PRIMARY: the primary's address, as the refusing mirror knows it. */
+export interface ErrorDetails {
+  primary?: string
+}
+
 export class DepositoError extends Error {
   override name = 'DepositoError'
   readonly code: ErrorCode
+  readonly details: ErrorDetails
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: ErrorDetails }) {
     super(message, options)
     this.code = code
+    this.details = options?.details ?? {}
   }
 
   get exitCode(): number {

@@ -17,6 +17,10 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{1
 const SHA256 = /^[0-9a-f]{64}$/
 const DECIMAL = /^(0|[1-9][0-9]{0,15})$/
 
+/** Who answers here: node id, role, cluster (the primary's node id); never needs or mints a client id. */
+export interface NodeRequest {
+  op: 'node'
+}
 export interface HelloRequest {
   op: 'hello'
   clientId?: string
@@ -63,9 +67,23 @@ export interface JoinRequest {
   op: 'join'
   /** The address the joining mirror serves on, as the primary should dial it. */
   node: string
+  /** The joining node's id (its data dir's, for ever); absent from nodes older than node ids. */
+  nodeId?: string
 }
+/** A primary's heartbeat; it names who it expects to answer and who it is, so neither can be mistaken. */
 export interface PingRequest {
   op: 'ping'
+  /** The node id the primary expects at this address (absent: the join check, any node may answer). */
+  nodeId?: string
+  /** The primary's node id. */
+  primaryId?: string
+  /** The address the primary can be reached at (a mirror redirects writes there). */
+  primaryAddress?: string
+}
+/** An operator removing a dead mirror from the cluster for good (by node id, or by its last known address). */
+export interface LeaveRequest {
+  op: 'leave'
+  node: string
 }
 /** A primary pushing its copy of a file to a mirror: a deposit's framing, on the owner's behalf. */
 export interface ReplicateRequest extends Omit<DepositRequest, 'op'> {
@@ -87,8 +105,9 @@ export interface ScrubRequest {
   op: 'scrub'
   bytes: number
 }
-export type PeerRequest = JoinRequest | PingRequest | ReplicateRequest | DropRequest | HoldingsRequest | ScrubRequest
+export type PeerRequest = JoinRequest | PingRequest | ReplicateRequest | DropRequest | HoldingsRequest | ScrubRequest | LeaveRequest
 export type Request =
+  | NodeRequest
   | HelloRequest
   | DepositRequest
   | RetrieveRequest
@@ -98,7 +117,7 @@ export type Request =
   | ReplicasRequest
   | PeerRequest
 
-const PEER_OPS = new Set<string>(['join', 'ping', 'replicate', 'drop', 'holdings', 'scrub'])
+const PEER_OPS = new Set<string>(['join', 'ping', 'replicate', 'drop', 'holdings', 'scrub', 'leave'])
 
 export function isPeerRequest(request: Request): request is PeerRequest {
   return PEER_OPS.has(request.op)
@@ -114,6 +133,13 @@ function required(fields: Fields, key: string): string {
 export function parseClientId(value: string): string {
   const id = value.toLowerCase()
   if (!UUID.test(id)) throw new DepositoError('BAD_HEADER', `id_cliente ${JSON.stringify(value.slice(0, 40))} is not a UUID v4`)
+  return id
+}
+
+/** A node id: a UUID v4, like client ids, but a different namespace (never accepted as the other). */
+export function parseNodeId(key: string, value: string): string {
+  const id = value.toLowerCase()
+  if (!UUID.test(id)) throw new DepositoError('BAD_HEADER', `${key} ${JSON.stringify(value.slice(0, 40))} is not a node id (a UUID v4)`)
   return id
 }
 
@@ -143,8 +169,20 @@ export function parseRequest(fields: Fields): Request {
   if (op === 'hello') {
     return fields.id_cliente === undefined ? { op } : { op, clientId: parseClientId(fields.id_cliente) }
   }
-  if (op === 'join') return { op, node: required(fields, 'node') }
-  if (op === 'ping' || op === 'holdings') return { op }
+  if (op === 'node' || op === 'holdings') return { op }
+  if (op === 'join') {
+    const node = required(fields, 'node')
+    return fields.no === undefined ? { op, node } : { op, node, nodeId: parseNodeId('no', fields.no) }
+  }
+  if (op === 'ping') {
+    return {
+      op,
+      ...(fields.no === undefined ? {} : { nodeId: parseNodeId('no', fields.no) }),
+      ...(fields.primario === undefined ? {} : { primaryId: parseNodeId('primario', fields.primario) }),
+      ...(fields.endereco === undefined ? {} : { primaryAddress: fields.endereco }),
+    }
+  }
+  if (op === 'leave') return { op, node: required(fields, 'no') }
   if (op === 'scrub') return { op, bytes: parseCount('bytes', required(fields, 'bytes')) }
   const clientId = parseClientId(required(fields, 'id_cliente'))
   switch (op) {
@@ -193,16 +231,20 @@ export function encodeRequest(request: Request): string {
 export function requestFields(request: Request): Record<string, string | number | undefined> {
   const common = { op: request.op, v: PROTOCOL_VERSION, id_cliente: 'clientId' in request ? request.clientId : undefined }
   switch (request.op) {
+    case 'node':
     case 'hello':
     case 'list':
     case 'status':
-    case 'ping':
     case 'holdings':
       return common
     case 'scrub':
       return { ...common, bytes: request.bytes }
     case 'join':
-      return { ...common, node: request.node }
+      return { ...common, node: request.node, no: request.nodeId }
+    case 'ping':
+      return { ...common, no: request.nodeId, primario: request.primaryId, endereco: request.primaryAddress }
+    case 'leave':
+      return { ...common, no: request.node }
     case 'retrieve':
     case 'delete':
       return { ...common, nome_arquivo: request.name }
@@ -269,7 +311,7 @@ export function encodeOk(fields: Record<string, string | number | undefined> = {
 
 export function encodeError(err: DepositoError): string {
   // One line, whatever the message held: the codec escapes newlines.
-  return encodeFields({ status: 'error', code: err.code, message: err.message })
+  return encodeFields({ status: 'error', code: err.code, message: err.message, primario: err.details.primary })
 }
 
 /** Parses a reply line; a `status:error` reply becomes a thrown DepositoError carrying the server's code. */
@@ -283,7 +325,7 @@ export function parseReply(line: string): Fields {
   if (fields.status === 'ok') return fields
   if (fields.status === 'error') {
     const code: ErrorCode = fields.code !== undefined && isErrorCode(fields.code) ? fields.code : 'INTERNAL'
-    throw new DepositoError(code, fields.message ?? code)
+    throw new DepositoError(code, fields.message ?? code, fields.primario === undefined ? undefined : { details: { primary: fields.primario } })
   }
   throw new DepositoError('PROTOCOL_ERROR', `reply without a status: ${line.slice(0, 80)}`)
 }

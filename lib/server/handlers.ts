@@ -13,6 +13,8 @@ import { changeReplicas } from './replicas.js'
 /** Routes a parsed request to its verb. Every verb but hello needs an id this server issued. */
 export async function handleRequest(request: Request, exchange: Exchange, ctx: ServerContext): Promise<void> {
   const { store } = ctx
+  // Placeholder until node identity lands (design-issue9.md): every node answers as a primary.
+  if (request.op === 'node') return exchange.ok({ papel: 'primario' })
   if (request.op === 'hello') {
     if (request.clientId !== undefined) {
       if (!store.hasClient(request.clientId)) throw unknownClient(request.clientId)

@@ -5,7 +5,7 @@ import { encodeFields } from '../protocol/fields.js'
 import type { PeerRequest } from '../protocol/messages.js'
 import type { Exchange } from './connection.js'
 import type { ClusterContext, ServerContext } from './context.js'
-import { replicate } from './deposit.js'
+import { replicate } from './replicate.js'
 
 /**
  * Requests one node makes of another (PROTOCOL.md, Between nodes). Each is checked against the cluster secret before anything else; a node

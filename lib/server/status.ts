@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream'
-import { formatAddress } from '../client/address.js'
+import { formatAddress } from '../net/address.js'
 import { encodeFields } from '../protocol/fields.js'
 import { encodeNodeStatus, type NodeStatus } from '../protocol/node-status.js'
 import type { Exchange } from './connection.js'

@@ -8,10 +8,9 @@ import { fsyncDir, renameDurable, tempName, writeFileDurable } from './durable-f
 import { KeyedMutex } from './keyed-mutex.js'
 import { Layout } from './layout.js'
 import { lockDataDir } from './dir-lock.js'
-import { parseRecord } from './file-record.js'
+import { parseRecord, type CommitInfo } from './file-record.js'
 import { Upload } from './upload.js'
 
-export { Upload }
 
 /**
  * The atomic, crash-safe file store of one node.
@@ -24,13 +23,6 @@ export { Upload }
  */
 export interface StoreLog {
   warn(obj: object, msg: string): void
-}
-
-export interface CommitInfo {
-  size: number
-  sha256: string
-  replicas: number
-  mirrors?: string[]
 }
 
 export class BlobStore {

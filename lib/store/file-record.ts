@@ -1,5 +1,13 @@
 import type { FileInfo } from '../protocol/messages.js'
 
+/** What a commit records about a new version, beyond its name and date. */
+export interface CommitInfo {
+  size: number
+  sha256: string
+  replicas: number
+  mirrors?: string[]
+}
+
 /**
  * A metadata file's content, checked: only well-formed records of our own may enter the index. A record that
  * fails here is skipped (and blocks garbage collection for its client), never guessed at.

@@ -1,14 +1,23 @@
 import { rm } from 'node:fs/promises'
 import type { FileInfo } from '../protocol/messages.js'
-import type { BlobStore, CommitInfo } from './blob-store.js'
+import type { CommitInfo } from './file-record.js'
 import { FileSink } from './file-sink.js'
+
+/**
+ * Where an upload's temp file goes once its bytes are verified: the store, seen only through the two moves an
+ * upload can end in (so the store owns uploads and an upload knows nothing else of the store).
+ */
+export interface UploadCommitter {
+  commitUpload(temp: string, owner: string, name: string, info: CommitInfo): Promise<FileInfo>
+  commitRepair(temp: string, owner: string, name: string, sha256: string): Promise<FileInfo | undefined>
+}
 
 /** One deposit's (or repair fetch's) temp file. commit or commitRepair installs it; discard removes whatever is left. */
 export class Upload {
   readonly stream: FileSink
 
   constructor(
-    readonly store: BlobStore,
+    readonly store: UploadCommitter,
     readonly path: string,
   ) {
     // The sink fsyncs before close, and pipeline waits for close, so a finished pipeline means durable bytes.

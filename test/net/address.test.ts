@@ -1,5 +1,5 @@
 import t from 'tap'
-import { DEFAULT_SERVER, formatAddress, parseAddress, parseAddressList } from '../../lib/client/address.js'
+import { DEFAULT_SERVER, formatAddress, parseAddress, parseAddressList } from '../../lib/net/address.js'
 import { DEFAULT_PORT } from '../../lib/protocol/messages.js'
 
 t.test('HOST alone takes the default port', async (t) => {

@@ -1,7 +1,7 @@
 import { once } from 'node:events'
 import { createServer, type AddressInfo } from 'node:net'
 import t from 'tap'
-import { exchange, openConnection } from '../../lib/client/connection.js'
+import { exchange, openConnection } from '../../lib/net/connection.js'
 import { listen } from '../helpers/fake-server.js'
 
 async function closedPort(): Promise<number> {
