@@ -162,8 +162,8 @@ await trials('mirror back under another spelling of its address', async (trial) 
   const copies = (JSON.parse(r.stdout.toString()) as { copies: number }).copies
   let blobs = 0
   for (const node of [cluster.primary.dataDir, m1.dataDir, cluster.mirrors[1]!.dataDir]) {
-    for (const client of await readdir(join(node, 'clients')).catch(() => [])) {
-      if ((await readdir(join(node, 'clients', client, 'blobs')).catch(() => [])).includes(sha256(data))) blobs++
+    for (const client of await readdir(join(node, 'clients')).catch((): string[] => [])) {
+      if ((await readdir(join(node, 'clients', client, 'blobs')).catch((): string[] => [])).includes(sha256(data))) blobs++
     }
   }
   t.equal(copies, blobs, `the reply's copies (${copies}) are the blobs that exist (${blobs})`)
