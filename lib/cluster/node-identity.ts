@@ -46,7 +46,7 @@ export class NodeIdentity {
     const saved = await readJsonIfExists<Saved>(file)
     if (saved === undefined) {
       const identity = new NodeIdentity(dataDir, { id: uuidv4(), role: 'primary' })
-      await identity.#save()
+      await identity.#write(identity.#saved)
       return identity
     }
     try {
@@ -86,7 +86,7 @@ export class NodeIdentity {
     if (this.role === 'primary' && clients > 0) {
       throw new DepositoError('USAGE', `this data dir holds a primary's files (${clients} clients); give the mirror an empty --data`)
     }
-    await this.#update({ ...this.#saved, role: 'mirror', primary: { ...this.#saved.primary, address } })
+    await this.#update((saved) => ({ ...saved, role: 'mirror', primary: { ...saved.primary, address } }))
   }
 
   /**
@@ -94,25 +94,29 @@ export class NodeIdentity {
    * would serve two clusters. Returns whether `id` is this node's primary.
    */
   async acceptPrimary(id: string): Promise<boolean> {
-    const primary = this.#saved.primary!
-    if (primary.id !== undefined) return primary.id === id
-    await this.#update({ ...this.#saved, primary: { ...primary, id } })
-    return true
+    await this.#update((saved) => (saved.primary!.id === undefined ? { ...saved, primary: { ...saved.primary!, id } } : saved))
+    return this.#saved.primary!.id === id
   }
 
   /** The primary said where it can be reached (its pings carry it): kept, so redirects and rejoins go there. */
   async updatePrimaryAddress(address: string): Promise<void> {
-    const primary = this.#saved.primary!
-    if (primary.address !== address) await this.#update({ ...this.#saved, primary: { ...primary, address } })
+    await this.#update((saved) => (saved.primary!.address === address ? saved : { ...saved, primary: { ...saved.primary!, address } }))
   }
 
-  async #update(next: Saved): Promise<void> {
-    this.#saved = next
-    await this.#save()
+  /**
+   * Read, change and write under one lock, and in that order: what the node acts on is always on disk already,
+   * and two changes at once (a join reply and a ping) cannot lose each other.
+   */
+  async #update(change: (saved: Saved) => Saved): Promise<void> {
+    await this.#mutex.run('file', async () => {
+      const next = change(this.#saved)
+      if (next === this.#saved) return
+      await this.#write(next)
+      this.#saved = next
+    })
   }
 
-  /** Writes what is current when the write runs; serialised so a burst of updates ends with the last one on disk. */
-  async #save(): Promise<void> {
-    await this.#mutex.run('file', () => writeFileDurable(this.#file, JSON.stringify(this.#saved, null, 2) + '\n', this.#tmp))
+  async #write(saved: Saved): Promise<void> {
+    await writeFileDurable(this.#file, JSON.stringify(saved, null, 2) + '\n', this.#tmp)
   }
 }
