@@ -78,7 +78,7 @@ const holds = async (node: DepositoServer, id: string, name: string, body: Buffe
   sha(await readFile(node.store.layout.blob(id, sha(body))).catch(() => Buffer.alloc(0))) === sha(body)
 
 t.test('a rotten mirror copy is dropped by its scrub and copied again; a vanished one is noticed and replaced', async (t) => {
-  const { primary, mirrors, client, addressOf, waitFor } = await cluster(t)
+  const { primary, mirrors, client, waitFor } = await cluster(t)
   const [m0, m1] = mirrors as [DepositoServer, DepositoServer]
   const body = Buffer.alloc(200_000, 'scrub me')
   await client.deposit(Readable.from([body]), { name: 'r', size: body.length, replicas: 2 })
