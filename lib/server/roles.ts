@@ -21,8 +21,8 @@ export function isMirror(ctx: ServerContext): boolean {
   return ctx.identity.role === 'mirror'
 }
 
+/** A mirror always knows its primary's address: `--join` gave it, and the primary's pings keep it current. */
 export function notPrimary(ctx: ServerContext): DepositoError {
-  const primary = ctx.identity.primary?.address
-  const where = primary === undefined ? 'this mirror knows no primary address yet' : `writes go to the primary at ${primary}`
-  return new DepositoError('NOT_PRIMARY', `this node is a mirror; ${where}`, { details: { primary } })
+  const primary = ctx.identity.primary!.address
+  return new DepositoError('NOT_PRIMARY', `this node is a mirror; writes go to the primary at ${primary}`, { details: { primary } })
 }
