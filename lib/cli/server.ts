@@ -83,7 +83,7 @@ export async function main(given: string[] = process.argv): Promise<void> {
   // Running a node is the program's own action, which main carries out below; without one, commander would
   // answer a flags-only run with help now that there is a subcommand.
   program.action(() => {})
-  program.commands[0]!.exitOverride().action((node: string, sub: RemoveMirrorFlags) => {
+  program.commands.find((c) => c.name() === 'remove-mirror')!.exitOverride().action((node: string, sub: RemoveMirrorFlags) => {
     removal = { node, flags: sub }
   })
   let flags: Flags

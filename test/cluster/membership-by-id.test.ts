@@ -17,7 +17,8 @@ t.test('a mirror restarted as localhost:PORT instead of 127.0.0.1:PORT is the sa
   const moved = mirrors[0]!
   const movedId = await nodeId(moved)
   t.equal(await moved.stop('SIGTERM'), 0)
-  const back = await startServerProcess(t, { dataDir: moved.dataDir, port: moved.port, args: [...mirrorArgs(secretFile, primary), '--advertise', `localhost:${moved.port}`] })
+  // Without --join: a mirror keeps its role and rejoins the primary it recorded.
+  const back = await startServerProcess(t, { dataDir: moved.dataDir, port: moved.port, args: ['--secret-file', secretFile, '--advertise', `localhost:${moved.port}`] })
   await waitForLog(primary, (e) => e.msg === 'mirror joined' && e.mirror === `localhost:${back.port}`, { what: 'the rejoin under localhost' })
   const members = (await clusterJson(primary.dataDir)).mirrors
   t.equal(members.length, 2, 'cluster.json: still two mirrors')
