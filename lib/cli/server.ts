@@ -7,6 +7,7 @@ import { startLocalCluster } from './local-cluster.js'
 import { createLogger } from '../server/logger.js'
 import { withAskedFlags } from './server-menu.js'
 import { INTERRUPTED_EXIT } from './interrupt.js'
+import { removeMirrorCommand, type RemoveMirrorFlags } from './remove-mirror.js'
 
 /** `bin/server`: flags in, a running node out; SIGINT/SIGTERM stop it gracefully, a second signal at once. */
 function integer(min: number, max: number) {
@@ -18,8 +19,10 @@ function integer(min: number, max: number) {
 }
 
 export function buildProgram(): Command {
-  return new Command('deposito-server')
+  const program = new Command('deposito-server')
     .description('Run a deposito node.')
+    // Options after a subcommand's name are the subcommand's (remove-mirror has a --secret-file of its own).
+    .enablePositionalOptions()
     .option('--host <host>', 'address to listen on (0.0.0.0 for every interface)', SERVER_DEFAULTS.host)
     .option('-p, --port <port>', 'TCP port', integer(0, 65535), DEFAULT_PORT)
     .option('-d, --data <dir>', 'where files are stored', SERVER_DEFAULTS.dataDir)
@@ -38,6 +41,14 @@ export function buildProgram(): Command {
     .option('--local-cluster <nodes>', 'run a primary here and nodes-1 mirrors on the next ports, under DATA/node-K', integer(1, 16))
     .addOption(new Option('--log-level <level>', 'log verbosity').choices(['debug', 'info', 'warn', 'error', 'silent']).default('info'))
     .showHelpAfterError('(run with --help for usage)')
+  program
+    .command('remove-mirror')
+    .description("remove a dead mirror from its primary's cluster for good; its files are copied to other mirrors")
+    .argument('<node>', 'the mirror, by node id or by address (as `status` shows it)')
+    .requiredOption('--primary <host:port>', 'the primary of the cluster')
+    .option('--secret-file <file>', 'cluster secret (or env DEPOSITO_SECRET)')
+    .showHelpAfterError('(run with --help for usage)')
+  return program
 }
 
 interface Flags {
@@ -68,6 +79,13 @@ export async function main(given: string[] = process.argv): Promise<void> {
     return
   }
   const program = buildProgram().exitOverride()
+  let removal: { node: string; flags: RemoveMirrorFlags } | undefined
+  // Running a node is the program's own action, which main carries out below; without one, commander would
+  // answer a flags-only run with help now that there is a subcommand.
+  program.action(() => {})
+  program.commands.find((c) => c.name() === 'remove-mirror')!.exitOverride().action((node: string, sub: RemoveMirrorFlags) => {
+    removal = { node, flags: sub }
+  })
   let flags: Flags
   try {
     flags = program.parse(argv).opts<Flags>()
@@ -75,6 +93,7 @@ export async function main(given: string[] = process.argv): Promise<void> {
     process.exitCode = err instanceof CommanderError && err.exitCode === 0 ? 0 : 2
     return
   }
+  if (removal) return removeMirror(removal.node, removal.flags)
   const log = createLogger(flags.logLevel)
   let server: { close(): Promise<void> } | undefined
   let stopping = false
@@ -124,4 +143,14 @@ export async function main(given: string[] = process.argv): Promise<void> {
     return
   }
   if (stopping) void server.close().then(() => process.exit(0))
+}
+
+async function removeMirror(node: string, flags: RemoveMirrorFlags): Promise<void> {
+  try {
+    await removeMirrorCommand(node, flags)
+  } catch (err) {
+    const e = toDepositoError(err)
+    process.stderr.write(`deposito-server: ${e.code}: cannot remove mirror ${node}: ${e.message}\n`)
+    process.exitCode = e.exitCode
+  }
 }

@@ -4,6 +4,7 @@ import { parseAddress } from '../net/address.js'
 import { exchange } from '../net/connection.js'
 import { decodeFileInfo, type FileInfo } from '../protocol/messages.js'
 import type { BlobStore } from '../store/blob-store.js'
+import type { Membership } from './membership.js'
 import { BodyDecoder } from '../streams/body-decoder.js'
 import { hashVerifier } from '../streams/hash-verifier.js'
 
@@ -17,12 +18,15 @@ import { hashVerifier } from '../streams/hash-verifier.js'
  * A read that finds a bad copy and the repair pass's scrub may both ask for the same version at once: the second
  * joins the first's fetch instead of moving the bytes twice.
  */
-export function fetchFromMirrors(store: BlobStore, live: string[], owner: string, info: FileInfo, log: Logger): Promise<boolean> {
+/** The live mirrors (node ids) and where each is now. */
+export type MirrorDirectory = Pick<Membership, 'live' | 'resolve'>
+
+export function fetchFromMirrors(store: BlobStore, mirrors: MirrorDirectory, owner: string, info: FileInfo, log: Logger): Promise<boolean> {
   const repairs = repairsOf(store)
   const key = keyOf(owner, info.name, info.sha256)
   let running = repairs.get(key)
   if (!running) {
-    running = fetchOnce(store, live, owner, info, log).finally(() => repairs.delete(key))
+    running = fetchOnce(store, mirrors, owner, info, log).finally(() => repairs.delete(key))
     repairs.set(key, running)
   }
   return running
@@ -33,11 +37,12 @@ export function repairUnderWay(store: BlobStore, owner: string, info: FileInfo):
   return repairsOf(store).get(keyOf(owner, info.name, info.sha256))
 }
 
-async function fetchOnce(store: BlobStore, live: string[], owner: string, info: FileInfo, log: Logger): Promise<boolean> {
+async function fetchOnce(store: BlobStore, mirrors: MirrorDirectory, owner: string, info: FileInfo, log: Logger): Promise<boolean> {
+  const live = mirrors.live()
   for (const mirror of (info.mirrors ?? []).filter((m) => live.includes(m))) {
     const upload = store.beginUpload()
     try {
-      const { fields, body, socket } = await exchange(parseAddress(mirror), { op: 'retrieve', clientId: owner, name: info.name }, { idleTimeoutMs: 30_000 })
+      const { fields, body, socket } = await exchange(parseAddress(mirrors.resolve(mirror)), { op: 'retrieve', clientId: owner, name: info.name }, { idleTimeoutMs: 30_000 })
       try {
         if (decodeFileInfo(fields).sha256 !== info.sha256) throw new Error('the mirror holds another version')
         const verifier = hashVerifier({ expected: () => info.sha256 })

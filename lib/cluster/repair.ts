@@ -90,7 +90,7 @@ async function scrubLocal(deps: RepairDeps, budget: number, stopped: () => boole
   for (const { owner, info, unreadable } of bad) {
     if (stopped()) return
     log.error({ owner, name: info.name, sha256: info.sha256, unreadable }, 'scrub found a bad local copy')
-    if (!(await fetchFromMirrors(store, membership.live(), owner, info, log).catch(() => false))) {
+    if (!(await fetchFromMirrors(store, membership, owner, info, log).catch(() => false))) {
       log.error({ owner, name: info.name, sha256: info.sha256, mirrors: info.mirrors }, 'no good copy of a file is reachable')
     }
   }

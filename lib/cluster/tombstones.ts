@@ -17,6 +17,7 @@ export interface Tombstone {
   owner: string
   name: string
   sha256: string
+  /** The mirror's node id. */
   mirror: string
 }
 
@@ -103,7 +104,8 @@ export async function retireCopies(deps: RetireDeps, owner: string, name: string
 }
 
 /**
- * The repair pass's part: every tombstone whose mirror is live is carried out and cleared. One whose version the
+ * The repair pass's part: every tombstone whose mirror is live is carried out and cleared; one whose mirror is no
+ * member any more is cleared without a drop. One whose version the
  * primary's record again places on that mirror (re-replicated since) is cleared without a drop. Cleared ones are
  * written out once, at the end (also when the pass stops early): a tombstone cleared but not yet written only
  * costs a repeated drop, which finds nothing and is harmless.
@@ -114,6 +116,11 @@ export async function retryTombstones(deps: RetireDeps, stopped: () => boolean =
   try {
     for (const t of deps.tombstones.all()) {
       if (stopped()) return
+      // A mirror removed from the cluster (or named by a data dir from before node ids) will never answer a drop.
+      if (!deps.membership.has(t.mirror)) {
+        cleared.push(t)
+        continue
+      }
       if (!live.includes(t.mirror)) continue
       const current = deps.store.hasClient(t.owner) ? deps.store.stat(t.owner, t.name) : undefined
       if (current?.sha256 === t.sha256 && current.mirrors?.includes(t.mirror)) {

@@ -4,6 +4,8 @@ import { parseCount } from './messages.js'
 
 /** One node in a `status` reply. */
 export interface NodeStatus {
+  /** The node's id (absent from nodes older than node ids). */
+  id?: string
   address: string
   role: 'primary' | 'mirror'
   up: boolean
@@ -16,6 +18,7 @@ export interface NodeStatus {
 
 export function encodeNodeStatus(node: NodeStatus): Record<string, string | number | undefined> {
   return {
+    no: node.id,
     endereco: node.address,
     papel: node.role === 'primary' ? 'primario' : 'espelho',
     estado: node.up ? 'up' : 'down',
@@ -31,6 +34,7 @@ export function decodeNodeStatus(fields: Fields): NodeStatus {
   const number = (key: string) => (fields[key] === undefined ? {} : { [key]: parseCount(key, fields[key]!) })
   const { arquivos: files, bytes, livre: free } = { ...number('arquivos'), ...number('bytes'), ...number('livre') } as Record<string, number>
   return {
+    ...(fields.no === undefined ? {} : { id: fields.no }),
     address: fields.endereco,
     role: fields.papel === 'primario' ? 'primary' : 'mirror',
     up: fields.estado === 'up',

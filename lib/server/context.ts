@@ -1,4 +1,6 @@
 import type { Membership } from '../cluster/membership.js'
+import type { NodeIdentity } from '../cluster/node-identity.js'
+import type { FileInfo } from '../protocol/messages.js'
 import type { PeerAuth } from '../cluster/peer-auth.js'
 import type { PeerClient } from '../cluster/peer-client.js'
 import type { BlobStore } from '../store/blob-store.js'
@@ -10,6 +12,8 @@ import type { Tombstones } from '../cluster/tombstones.js'
 export interface ClusterContext {
   auth: PeerAuth
   peers: PeerClient
+  /** The same, with short timeouts: heartbeats and the check of a joining node must not wait long. */
+  pinger: PeerClient
   /** The mirrors of this node, when it acts as a primary. */
   membership: Membership
   /** Copies to remove from mirrors that could not be reached when they became stale. */
@@ -25,17 +29,27 @@ export interface ClusterContext {
 /** What request handlers need from the node that runs them. */
 export interface ServerContext {
   store: BlobStore
+  /** This node's id and role (every node has one, with or without a secret). */
+  identity: NodeIdentity
   /** qtd_replicas for a deposit that does not say. */
   defaultReplicas: number
   cluster?: ClusterContext
   /** True once the node is stopping: long work (a mirror's scrub) ends early. */
   stopped: () => boolean
-  /** Where this node listens, to refuse a mirror that would be the node itself (peer-handlers.ts, join). */
-  listening: () => { host: string; port: number }
 }
 
 export function liveMirrors(ctx: ServerContext): string[] {
   return ctx.cluster?.membership.live() ?? []
+}
+
+/**
+ * A record as a client sees it: records name mirrors by node id, clients dial addresses, so `espelhos` carries
+ * each mirror's address as membership knows it now.
+ */
+export function shownToClient(ctx: ServerContext, info: FileInfo): FileInfo {
+  const membership = ctx.cluster?.membership
+  if (!membership || info.mirrors === undefined) return info
+  return { ...info, mirrors: info.mirrors.map((id) => membership.addressOf(id)) }
 }
 
 /** What settleReplicas needs, from a node that has a cluster. */

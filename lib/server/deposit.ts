@@ -7,7 +7,7 @@ import { DepositoError } from '../protocol/errors.js'
 import { encodeFileInfo, type DepositRequest } from '../protocol/messages.js'
 import type { FanOut } from '../streams/fan-out.js'
 import type { Exchange } from './connection.js'
-import { liveMirrors, replicaDeps, type ServerContext } from './context.js'
+import { liveMirrors, replicaDeps, shownToClient, type ServerContext } from './context.js'
 import { checkSpace, receiveFile, type Trailer } from './receive.js'
 
 /**
@@ -63,7 +63,7 @@ export async function deposit(request: DepositRequest, exchange: Exchange, ctx: 
   }
   const held = info.mirrors ?? []
   exchange.log.info({ name: info.name, size: info.size, sha256: info.sha256, mirrors: held }, 'deposited')
-  await exchange.ok({ ...encodeFileInfo(info), copias: 1 + held.length, degradado: held.length < replicas ? 1 : 0 })
+  await exchange.ok({ ...encodeFileInfo(shownToClient(ctx, info)), copias: 1 + held.length, degradado: held.length < replicas ? 1 : 0 })
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

@@ -2,7 +2,9 @@ import { Readable } from 'node:stream'
 import { encodeFields } from '../protocol/fields.js'
 import { encodeFileInfo, isPeerRequest, type FileInfo, type Request } from '../protocol/messages.js'
 import type { Exchange } from './connection.js'
-import { liveMirrors, type ServerContext } from './context.js'
+import { liveMirrors, shownToClient, type ServerContext } from './context.js'
+import { isMirror, nodeFields, notPrimary } from './roles.js'
+import { DepositoError } from '../protocol/errors.js'
 import { retireStaleCopies } from './stale-copies.js'
 import { deposit, unknownClient } from './deposit.js'
 import { handlePeerRequest } from './peer-handlers.js'
@@ -10,28 +12,32 @@ import { status } from './status.js'
 import { retrieve } from './retrieve.js'
 import { changeReplicas } from './replicas.js'
 
-/** Routes a parsed request to its verb. Every verb but hello needs an id this server issued. */
+/**
+ * Routes a parsed request to its verb. Every verb but hello and node needs an id this server issued. A mirror
+ * (roles.ts) takes no client writes and issues no ids; it serves reads from its copies, where an owner it has
+ * never seen simply has no files.
+ */
 export async function handleRequest(request: Request, exchange: Exchange, ctx: ServerContext): Promise<void> {
   const { store } = ctx
-  // Placeholder until node identity lands (design-issue9.md): every node answers as a primary.
-  if (request.op === 'node') return exchange.ok({ papel: 'primario' })
-  if (request.op === 'hello') {
-    if (request.clientId !== undefined) {
-      if (!store.hasClient(request.clientId)) throw unknownClient(request.clientId)
-      return exchange.ok({ id_cliente: request.clientId, novo: 0 })
-    }
-    const id = await store.issueClientId()
-    exchange.log.info({ client: id }, 'issued a new client id')
-    return exchange.ok({ id_cliente: id, novo: 1 })
-  }
+  if (request.op === 'node') return exchange.ok(nodeFields(ctx))
+  if (request.op === 'hello') return hello(request.clientId, exchange, ctx)
   if (isPeerRequest(request)) return handlePeerRequest(request, exchange, ctx)
-  if (request.op === 'deposit') return deposit(request, exchange, ctx)
-  if (!store.hasClient(request.clientId)) throw unknownClient(request.clientId)
+  if (isMirror(ctx)) {
+    if (request.op === 'deposit' || request.op === 'delete' || request.op === 'replicas') throw notPrimary(ctx)
+    if (!store.hasClient(request.clientId)) {
+      if (request.op === 'list') return exchange.ok({ quantidade: 0 }, Readable.from([]))
+      if (request.op === 'retrieve') throw new DepositoError('NOT_FOUND', `no file named ${JSON.stringify(request.name)}`)
+    }
+  } else if (request.op === 'deposit') {
+    return deposit(request, exchange, ctx)
+  } else if (!store.hasClient(request.clientId)) {
+    throw unknownClient(request.clientId)
+  }
   switch (request.op) {
     case 'retrieve':
       return retrieve(request, exchange, ctx)
     case 'list': {
-      const files = store.list(request.clientId)
+      const files = store.list(request.clientId).map((f) => shownToClient(ctx, f))
       // The count comes first so a reader knows how many lines follow without waiting for the close.
       return exchange.ok({ quantidade: files.length }, Readable.from(files.map((f) => encodeFields(encodeFileInfo(f)))))
     }
@@ -43,9 +49,23 @@ export async function handleRequest(request: Request, exchange: Exchange, ctx: S
       const info = await store.delete(request.clientId, request.name)
       exchange.log.info({ name: info.name }, 'deleted')
       await dropReplicas(request.clientId, info, exchange, ctx)
-      return exchange.ok(encodeFileInfo(info))
+      return exchange.ok(encodeFileInfo(shownToClient(ctx, info)))
     }
   }
+}
+
+/** A new id from a primary; a mirror cannot tell which ids its primary issued, so it vouches for none. */
+async function hello(clientId: string | undefined, exchange: Exchange, ctx: ServerContext): Promise<void> {
+  const { no, papel, cluster } = nodeFields(ctx)
+  const self = { no, papel, cluster }
+  if (clientId !== undefined) {
+    if (!isMirror(ctx) && !ctx.store.hasClient(clientId)) throw unknownClient(clientId)
+    return exchange.ok({ id_cliente: clientId, novo: 0, ...self })
+  }
+  if (isMirror(ctx)) throw notPrimary(ctx)
+  const id = await ctx.store.issueClientId()
+  exchange.log.info({ client: id }, 'issued a new client id')
+  return exchange.ok({ id_cliente: id, novo: 1, ...self })
 }
 
 /**

@@ -1,10 +1,12 @@
 import { Readable } from 'node:stream'
-import { isOwnAddress } from '../cluster/self-address.js'
+import { verifyJoiner } from '../cluster/join.js'
+import { removeMirror } from '../cluster/leave.js'
 import { DepositoError } from '../protocol/errors.js'
 import { encodeFields } from '../protocol/fields.js'
-import type { PeerRequest } from '../protocol/messages.js'
+import type { PeerRequest, PingRequest } from '../protocol/messages.js'
 import type { Exchange } from './connection.js'
-import type { ClusterContext, ServerContext } from './context.js'
+import { replicaDeps, type ClusterContext, type ServerContext } from './context.js'
+import { isMirror, notPrimary } from './roles.js'
 import { replicate } from './replicate.js'
 
 /**
@@ -15,14 +17,19 @@ export async function handlePeerRequest(request: PeerRequest, exchange: Exchange
   const cluster = requireCluster(ctx)
   cluster.auth.verify(exchange.headerLine, exchange.headerFields)
   switch (request.op) {
-    case 'join':
-      refuseSelf(request.node, ctx)
-      await cluster.membership.add(request.node)
-      exchange.log.info({ mirror: request.node }, 'mirror joined')
-      return exchange.ok({ node: request.node })
-    case 'ping': {
-      const { files, bytes } = ctx.store.usage()
-      return exchange.ok({ arquivos: files, bytes, livre: await ctx.store.freeBytes() })
+    case 'join': {
+      if (isMirror(ctx)) throw notPrimary(ctx)
+      const id = await verifyJoiner(request, ctx.identity, cluster.membership, cluster.pinger)
+      await cluster.membership.add(id, request.node)
+      exchange.log.info({ node: id, mirror: request.node }, 'mirror joined')
+      return exchange.ok({ node: request.node, no: ctx.identity.id })
+    }
+    case 'ping':
+      return ping(request, exchange, ctx)
+    case 'leave': {
+      if (isMirror(ctx)) throw notPrimary(ctx)
+      const { id, copied } = await removeMirror(replicaDeps(ctx, exchange), request.node)
+      return exchange.ok({ no: id, arquivos: copied })
     }
     case 'replicate':
       return replicate(request, exchange, ctx)
@@ -70,14 +77,22 @@ async function scrub(budget: number, exchange: Exchange, ctx: ServerContext, clu
   return exchange.ok({ verificados: checked, removidos: dropped })
 }
 
-/** A node must never be its own mirror (self-address.ts). */
-function refuseSelf(node: string, ctx: ServerContext): void {
-  if (isOwnAddress(node, ctx.listening())) {
-    throw new DepositoError(
-      'USAGE',
-      `the mirror advertises ${node}, which is this node's own address; start the mirror with --advertise HOST:PORT (an address the primary reaches it at) or a --host other than loopback`,
-    )
+/**
+ * A heartbeat. Any node answers with its id, so the primary can tell who answers at an address. A mirror refuses
+ * a primary other than its own, which cannot adopt it that way, and keeps the address its primary gives (where
+ * it sends writes and rejoins).
+ */
+async function ping(request: PingRequest, exchange: Exchange, ctx: ServerContext): Promise<void> {
+  const { identity } = ctx
+  const primary = identity.primary
+  if (isMirror(ctx) && request.primaryId !== undefined && primary?.id !== undefined) {
+    if (request.primaryId !== primary.id) {
+      throw new DepositoError('USAGE', `this node is a mirror of node ${primary.id}, not of node ${request.primaryId}`)
+    }
+    if (request.primaryAddress !== undefined) await identity.updatePrimaryAddress(request.primaryAddress)
   }
+  const { files, bytes } = ctx.store.usage()
+  return exchange.ok({ no: identity.id, arquivos: files, bytes, livre: await ctx.store.freeBytes() })
 }
 
 function requireCluster(ctx: ServerContext): ClusterContext {

@@ -2,7 +2,7 @@ import { settleReplicas } from '../cluster/replica-count.js'
 import { DepositoError } from '../protocol/errors.js'
 import { encodeFileInfo, type ReplicasRequest } from '../protocol/messages.js'
 import type { Exchange } from './connection.js'
-import { liveMirrors, replicaDeps, type ServerContext } from './context.js'
+import { liveMirrors, replicaDeps, shownToClient, type ServerContext } from './context.js'
 
 /**
  * `replicas NAME N` (the seed's "editar réplicas"): grow from the primary's verified copy or shrink by dropping
@@ -21,5 +21,5 @@ export async function changeReplicas(request: ReplicasRequest, exchange: Exchang
   // Copies on mirrors that are down stay on the record for a while but are not counted as held.
   const held = (settled.mirrors ?? []).filter((m) => liveMirrors(ctx).includes(m)).length
   exchange.log.info({ name: settled.name, replicas: request.replicas, mirrors: settled.mirrors }, 'replica count changed')
-  await exchange.ok({ ...encodeFileInfo(settled), copias: 1 + held, degradado: held < request.replicas ? 1 : 0 })
+  await exchange.ok({ ...encodeFileInfo(shownToClient(ctx, settled)), copias: 1 + held, degradado: held < request.replicas ? 1 : 0 })
 }

@@ -3,7 +3,7 @@ import { DepositoError } from '../protocol/errors.js'
 import { encodeFileInfo, type RetrieveRequest } from '../protocol/messages.js'
 import { hashVerifier } from '../streams/hash-verifier.js'
 import type { Exchange } from './connection.js'
-import { liveMirrors, type ServerContext } from './context.js'
+import { shownToClient, type ServerContext } from './context.js'
 
 /**
  * Streams a stored file back, never trusting one copy: if the local bytes are missing, a mirror's copy is fetched
@@ -20,7 +20,7 @@ export async function retrieve(request: RetrieveRequest, exchange: Exchange, ctx
   const repair = () => {
     const info = store.stat(owner, request.name)
     if (info === undefined || ctx.cluster === undefined) return Promise.resolve(false)
-    return fetchFromMirrors(store, liveMirrors(ctx), owner, info, exchange.log)
+    return fetchFromMirrors(store, ctx.cluster.membership, owner, info, exchange.log)
   }
   const opened = await store.openBlob(owner, request.name).catch(async (err: unknown) => {
     if (!(err instanceof DepositoError && err.code === 'NOT_FOUND' && (await repair()))) throw err
@@ -29,7 +29,7 @@ export async function retrieve(request: RetrieveRequest, exchange: Exchange, ctx
   const { info, stream } = opened
   const verifier = hashVerifier({ expected: () => info.sha256 })
   try {
-    await exchange.ok(encodeFileInfo(info), stream, verifier)
+    await exchange.ok(encodeFileInfo(shownToClient(ctx, info)), stream, verifier)
   } catch (err) {
     if (err instanceof DepositoError && err.code === 'HASH_MISMATCH') {
       exchange.log.error({ name: info.name, err: err.message }, 'local copy is corrupt')

@@ -6,7 +6,9 @@ import { DEFAULT_PORT, encodeError } from '../protocol/messages.js'
 import { BlobStore } from '../store/blob-store.js'
 import { Exchange, type ConnectionLimits } from './connection.js'
 import type { ClusterContext, ServerContext } from './context.js'
-import { advertisedAddress, startHeartbeats, joinPrimary } from '../cluster/heartbeat.js'
+import { advertisedAddress, startHeartbeats } from '../cluster/heartbeat.js'
+import { joinPrimary } from '../cluster/join.js'
+import { NodeIdentity } from '../cluster/node-identity.js'
 import { startRepair } from '../cluster/repair.js'
 import { Membership, type MirrorStatus } from '../cluster/membership.js'
 import { PeerAuth } from '../cluster/peer-auth.js'
@@ -75,14 +77,14 @@ export class DepositoServer {
   readonly #stopping = new AbortController()
   #stopBackground: () => Promise<void> = async () => {}
 
-  private constructor(options: ServerOptions, store: BlobStore, cluster: ClusterContext | undefined) {
+  private constructor(options: ServerOptions, store: BlobStore, identity: NodeIdentity, cluster: ClusterContext | undefined) {
     this.#options = options
     this.#context = {
       store,
+      identity,
       defaultReplicas: options.defaultReplicas,
       cluster,
       stopped: () => this.#stopping.signal.aborted,
-      listening: () => ({ host: options.host, port: this.address.port }),
     }
     // Half-open: the client ends its side to mark the end of its request, and still reads the reply.
     this.#server = createServer({ allowHalfOpen: true }, (socket) => this.#accept(socket))
@@ -92,17 +94,27 @@ export class DepositoServer {
     const options: ServerOptions = { ...SERVER_DEFAULTS, log: createLogger('silent'), ...partial }
     if (options.join && !options.secret) throw new DepositoError('USAGE', '--join needs the cluster secret (--secret-file or DEPOSITO_SECRET)')
     const store = await BlobStore.open(options.dataDir, options.log)
-    const cluster = options.secret && (await openCluster(options, store))
-    const server = new DepositoServer(options, store, cluster)
+    let identity: NodeIdentity
+    let cluster: ClusterContext | undefined
+    try {
+      identity = await NodeIdentity.open(options.dataDir)
+      // Before listening: a node told to join refuses writes from its first second.
+      if (options.join) await identity.becomeMirrorOf(options.join, store.clientCount())
+      if (identity.role === 'mirror' && !options.secret) {
+        throw new DepositoError('USAGE', `this data dir is a mirror's (of ${identity.primary!.address}); it needs the cluster secret (--secret-file or DEPOSITO_SECRET)`)
+      }
+      cluster = options.secret && (await openCluster(options, store))
+    } catch (err) {
+      await store.close()
+      throw err
+    }
+    const server = new DepositoServer(options, store, identity, cluster)
     server.#server.listen(options.port, options.host)
     await once(server.#server, 'listening')
-    options.log.info({ address: server.address, data: options.dataDir }, 'listening')
+    options.log.info({ address: server.address, data: options.dataDir, node: identity.id, role: identity.role }, 'listening')
     if (cluster) {
-      // Pings get their own short timeout: a frozen mirror must be marked down in a few beats, not after the
-      // long timeout that replica transfers need.
-      const pingTimeoutMs = Math.max(500, options.heartbeatIntervalMs)
-      const pinger = new PeerClient(cluster.auth, { connectTimeoutMs: pingTimeoutMs, idleTimeoutMs: pingTimeoutMs })
-      const stopBeats = startHeartbeats(cluster.membership, pinger, options.heartbeatIntervalMs, options.log)
+      const advertised = (socket: Socket) => advertisedAddress(options.host, server.address.port, options.advertise, socket.localAddress)
+      const stopBeats = startHeartbeats(cluster.membership, cluster.pinger, { id: identity.id, address: advertised }, options.heartbeatIntervalMs, options.log)
       const { peers, membership, tombstones, scrubber } = cluster
       const stopRepair = startRepair(
         { store, peers, membership, tombstones, scrubber, log: options.log },
@@ -112,10 +124,8 @@ export class DepositoServer {
         stopBeats()
         return stopRepair()
       }
-      if (options.join) {
-        const node = (socket: Socket) => advertisedAddress(options.host, server.address.port, options.advertise, socket.localAddress)
-        void joinPrimary(cluster.peers, options.join, node, options.log, server.#stopping.signal)
-      }
+      // A mirror (re)joins its recorded primary at every start, --join or not.
+      if (identity.role === 'mirror') void joinPrimary(cluster.peers, identity, advertised, options.log, server.#stopping.signal)
     }
     return server
   }
@@ -126,6 +136,11 @@ export class DepositoServer {
 
   get store(): BlobStore {
     return this.#context.store
+  }
+
+  /** This node's id and role (DATA/node.json). */
+  get identity(): NodeIdentity {
+    return this.#context.identity
   }
 
   /** This node's mirrors and what the last heartbeat said of each (empty on a node outside any cluster). */
@@ -184,10 +199,17 @@ export class DepositoServer {
 
 async function openCluster(options: ServerOptions, store: BlobStore): Promise<ClusterContext> {
   const auth = new PeerAuth(options.secret!)
+  const membership = await Membership.open(options.dataDir, options.log)
+  // Peers are named by node id and dialled wherever membership says they are at the moment of the call.
+  const peers = new PeerClient(auth, { connectTimeoutMs: 2_000, idleTimeoutMs: options.replicaAckMs, resolve: (node) => membership.resolve(node) })
+  // Pings get their own short timeout: a frozen mirror must be marked down in a few beats, not after the long
+  // timeout that replica transfers need.
+  const pingTimeoutMs = Math.max(500, options.heartbeatIntervalMs)
   return {
     auth,
-    peers: new PeerClient(auth, { connectTimeoutMs: 2_000, idleTimeoutMs: options.replicaAckMs }),
-    membership: await Membership.open(options.dataDir),
+    peers,
+    pinger: peers.with({ connectTimeoutMs: pingTimeoutMs, idleTimeoutMs: pingTimeoutMs }),
+    membership,
     tombstones: await Tombstones.open(options.dataDir),
     scrubber: new Scrubber(store),
     replicaStallMs: options.replicaStallMs,

@@ -130,6 +130,11 @@ export class BlobStore {
     return this.#index.has(id)
   }
 
+  /** Client ids issued (or, on a mirror, adopted) here: a primary with any cannot become a mirror. */
+  clientCount(): number {
+    return this.#index.size
+  }
+
   list(owner: string): FileInfo[] {
     return [...this.#entries(owner).values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   }

@@ -18,11 +18,12 @@ t.test('concurrent repairs of one version share one fetch; another version gets 
   await pipeline(Readable.from([body]), upload.stream)
   const info = await upload.commit(owner, 'f', { size: body.length, sha256: createHash('sha256').update(body).digest('hex'), replicas: 0 })
   const log = pino({ level: 'silent' })
+  const NO_MIRRORS = { live: () => [], resolve: (node: string) => node }
   t.equal(repairUnderWay(store, owner, info), undefined, 'none before')
-  const first = fetchFromMirrors(store, [], owner, info, log)
-  t.equal(fetchFromMirrors(store, [], owner, info, log), first, 'the second asker joins the first')
+  const first = fetchFromMirrors(store, NO_MIRRORS, owner, info, log)
+  t.equal(fetchFromMirrors(store, NO_MIRRORS, owner, info, log), first, 'the second asker joins the first')
   t.equal(repairUnderWay(store, owner, info), first, 'a reader can wait for it')
-  const other = fetchFromMirrors(store, [], owner, { ...info, sha256: '0'.repeat(64) }, log)
+  const other = fetchFromMirrors(store, NO_MIRRORS, owner, { ...info, sha256: '0'.repeat(64) }, log)
   t.not(other, first, 'a different version is a different repair')
   t.equal(await first, false, 'no mirror, no copy')
   await other

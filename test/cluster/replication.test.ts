@@ -21,7 +21,7 @@ import {
   writeRandomFile,
   type ServerProcess,
 } from '../helpers/bins.js'
-import { byMsg, freeConsecutivePorts, isAlive, logEntries, mirrorArgs, nodeAddress, startCluster, waitForLog, writeSecret } from '../helpers/cluster.js'
+import { byMsg, freeConsecutivePorts, isAlive, logEntries, mirrorArgs, nodeAddress, nodeId, startCluster, waitForLog, writeSecret } from '../helpers/cluster.js'
 import { rawRequest, replyFields } from '../helpers/server.js'
 import { blobPath, metaPath } from '../helpers/store-files.js'
 
@@ -36,8 +36,9 @@ async function snapshot(nodes: ServerProcess[]): Promise<string[][]> {
   return Promise.all(nodes.map((n) => listTree(n.dataDir)))
 }
 
+/** The addresses of the mirrors DATA/cluster.json lists (by node id, each with its address). */
 async function clusterJson(node: ServerProcess): Promise<string[]> {
-  return (JSON.parse(await readFile(join(node.dataDir, 'cluster.json'), 'utf8')) as { mirrors: string[] }).mirrors
+  return (JSON.parse(await readFile(join(node.dataDir, 'cluster.json'), 'utf8')) as { mirrors: { address: string }[] }).mirrors.map((m) => m.address)
 }
 
 const UNAUTHORIZED = /^status:error\|code:UNAUTHORIZED\|message:/
@@ -267,7 +268,7 @@ t.test('kill -9 of a mirror in the middle of a 200 MiB deposit', async (t) => {
   for (const f of await readdir(victimTmp)) t.ok((await stat(join(victimTmp, f))).size < size, `only a partial upload in its tmp (${f})`)
   t.match(
     logEntries(primary).filter(byMsg('deposited')).at(-1),
-    { name: 'huge.bin', mirrors: [nodeAddress(survivor)] },
+    { name: 'huge.bin', mirrors: [await nodeId(survivor)] },
     'the primary logged the deposit with the survivor only',
   )
 
@@ -284,7 +285,7 @@ t.test('kill -9 of a mirror in the middle of a 200 MiB deposit', async (t) => {
   })
 
   await t.test('restarted, the killed mirror sweeps its partial upload', async (t) => {
-    // Without --join: it only has to open its store (a new port would register a second address with the primary).
+    // Without --join, on a new port: it still rejoins (it is a mirror), as the same member at a new address.
     const again = await startServerProcess(t, { dataDir: victim.dataDir, args: ['--secret-file', secretFile] })
     t.same(await readdir(victimTmp), [], 'tmp is empty after recovery')
     t.notOk(await exists(blobPath(victim.dataDir, id, hash)), 'and no blob was committed from the partial upload')
@@ -297,7 +298,7 @@ t.test('kill -9 of a mirror in the middle of a 200 MiB deposit', async (t) => {
       timeoutMs: 60_000,
       what: 'the repair pass to restore huge.bin',
     })
-    t.same([...(repaired!.mirrors as string[])].sort(), [nodeAddress(victim), nodeAddress(survivor)].sort(), 'both mirrors hold it again')
+    t.same([...(repaired!.mirrors as string[])].sort(), [await nodeId(victim), await nodeId(survivor)].sort(), 'both mirrors hold it again (by node id)')
     t.equal(await sha256File(blobPath(back.dataDir, id, hash)), hash, 'the restarted mirror has an identical copy')
     t.ok(await exists(metaPath(back.dataDir, id, 'huge.bin')), 'committed under its name')
   })

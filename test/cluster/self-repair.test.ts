@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { EXIT, exists, runClient, savedId, sha256File, startServerProcess, writeRandomFile, type ServerProcess } from '../helpers/bins.js'
-import { mirrorArgs, nodeAddress, startCluster, waitForLog, type LogEntry } from '../helpers/cluster.js'
+import { mirrorArgs, nodeAddress, nodeId, startCluster, waitForLog, type LogEntry } from '../helpers/cluster.js'
 import { blobPath, flipByte, metaPath } from '../helpers/store-files.js'
 
 /**
@@ -58,11 +58,13 @@ t.test('self-repair on a primary and two mirrors', async (t) => {
   await t.test("the scrub finds a corrupt mirror copy: the mirror drops it and the primary restores the count", async (t) => {
     await flipByte(blob(m1, 'mirror.bin'), 0)
     await waitForLog(m1, about('scrub found a bad copy; dropping it', 'mirror.bin'), { what: 'the mirror to drop its bad copy' })
-    await waitForLog(primary, (e) => e.msg === 'a mirror lacks a copy its record names' && e.name === 'mirror.bin' && e.mirror === nodeAddress(m1), {
+    // The primary's records and their log lines name mirrors by node id.
+    const m1Id = await nodeId(m1)
+    await waitForLog(primary, (e) => e.msg === 'a mirror lacks a copy its record names' && e.name === 'mirror.bin' && e.mirror === m1Id, {
       what: 'the primary to notice',
     })
     const [repaired] = await waitForLog(primary, about('repaired replica count', 'mirror.bin'), { what: 'the count restored' })
-    t.same([...(repaired!.mirrors as string[])].sort(), [nodeAddress(m1), nodeAddress(m2)].sort(), 'both mirrors hold it again')
+    t.same([...(repaired!.mirrors as string[])].sort(), [m1Id, await nodeId(m2)].sort(), 'both mirrors hold it again')
     t.equal(await sha256File(blob(m1, 'mirror.bin')), files['mirror.bin'], 'the mirror has a good copy again')
   })
 
@@ -73,7 +75,7 @@ t.test('self-repair on a primary and two mirrors', async (t) => {
     t.equal(del.code, EXIT.OK, `delete: exit 0 (stderr: ${del.stderr})`)
     t.notOk(await exists(metaPath(m1.dataDir, id, 'deleted.bin')), 'gone at once from the live mirror')
     const { copies } = JSON.parse(await readFile(join(primary.dataDir, 'tombstones.json'), 'utf8')) as { copies: { mirror: string }[] }
-    t.same(copies.map((c) => c.mirror), [nodeAddress(m2)], 'a tombstone for m2')
+    t.same(copies.map((c) => c.mirror), [await nodeId(m2)], 'a tombstone for m2, by id')
     t.ok(await exists(metaPath(m2.dataDir, id, 'deleted.bin')), 'm2 still has it on disk while down')
 
     const back = await startServerProcess(t, { dataDir: m2.dataDir, port: m2.port, args: mirrorArgs(secretFile, primary) })

@@ -27,7 +27,7 @@ async function setup(t: Test, count: number) {
     },
   } as unknown as PeerClient
   const store = { hasClient: () => false, stat: () => undefined } as unknown as BlobStore
-  const membership = { live: () => ['m1'] } as unknown as Membership
+  const membership = { live: () => ['m1'], has: () => true } as unknown as Membership
   const deps = { store, peers, membership, tombstones, log: pino({ level: 'silent' }) }
   const saved = async () => (JSON.parse(await readFile(join(dir, 'tombstones.json'), 'utf8')) as { copies: Tombstone[] }).copies
   return { dir, deps, tombstones, drops, saved, setOnDrop: (f: () => void) => (onDrop = f) }

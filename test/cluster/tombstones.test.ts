@@ -15,7 +15,7 @@ const OWNER = '0c1f6c8e-3f1e-4d5b-9b5e-2f8a7c6d5e4f'
 const V1 = '1'.repeat(64)
 const V2 = '2'.repeat(64)
 
-async function setup(t: Test, { live = ['m1'], failing = [] as string[], records = new Map<string, FileInfo>() } = {}) {
+async function setup(t: Test, { live = ['m1'], failing = [] as string[], records = new Map<string, FileInfo>(), members = ['m1', 'm2', 'm3'] } = {}) {
   const dir = t.testdir({ tmp: {} })
   const tombstones = await Tombstones.open(dir)
   const drops: Record<string, string | number | undefined>[] = []
@@ -26,7 +26,7 @@ async function setup(t: Test, { live = ['m1'], failing = [] as string[], records
       return { status: 'ok', removido: '1' }
     },
   } as unknown as PeerClient
-  const membership = { live: () => live } as unknown as Membership
+  const membership = { live: () => live, has: (id: string) => members.includes(id) } as unknown as Membership
   const store = { hasClient: (id: string) => id === OWNER, stat: (_o: string, name: string) => records.get(name) } as unknown as BlobStore
   const deps: RetireDeps = { store, peers, membership, tombstones, log: pino({ level: 'silent' }) }
   return { dir, deps, tombstones, drops }
@@ -79,4 +79,14 @@ t.test('retryTombstones carries out those whose mirror is live, and spares a cop
     'dropped: the deleted file, the older version of a name re-deposited since, a file of an owner the primary forgot',
   )
   t.same(tombstones.all(), [down, failing], 'kept: the one on a mirror still down, the one whose drop failed')
+})
+
+t.test('retryTombstones clears, without a drop, those naming a mirror that is no member (removed, or pre-identity)', async (t) => {
+  const { deps, tombstones, drops } = await setup(t, { live: ['m1'], members: ['m1'] })
+  const removed: Tombstone = { owner: OWNER, name: 'gone', sha256: V1, mirror: 'm2' }
+  const kept: Tombstone = { owner: OWNER, name: 'gone', sha256: V1, mirror: 'm1' }
+  await tombstones.add([removed, kept])
+  await retryTombstones(deps)
+  t.same(drops.map((d) => d.mirror), ['m1'], 'only the member is asked')
+  t.same(tombstones.all(), [], 'both cleared')
 })

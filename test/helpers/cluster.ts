@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import type { Test } from 'tap'
@@ -91,6 +91,11 @@ export interface StartClusterOptions {
 
 export function nodeAddress(node: ServerProcess): string {
   return `127.0.0.1:${node.port}`
+}
+
+/** A node's id, from its DATA/node.json (written before it listens). */
+export async function nodeId(node: ServerProcess): Promise<string> {
+  return (JSON.parse(await readFile(join(node.dataDir, 'node.json'), 'utf8')) as { id: string }).id
 }
 
 export async function startCluster(t: Test, { dir, mirrors: count, heartbeatInterval = 1, primaryFlags = [] }: StartClusterOptions): Promise<Cluster> {

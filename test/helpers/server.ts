@@ -77,3 +77,9 @@ export async function waitForEntry(dir: string): Promise<void> {
     watcher.close()
   }
 }
+
+/** Polls `check` (every 10 ms, 5 s at most): for in-process effects of heartbeats that log nothing a test can await. */
+export async function waitUntil(what: string, check: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  if (!check()) throw new Error(`timed out waiting for ${what}`)
+}

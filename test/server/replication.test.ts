@@ -140,7 +140,10 @@ t.test('the record names the mirrors that hold a copy, and status counts files s
   const { primary, mirrors, client } = await cluster(t, 2)
   const done = await client.deposit(Readable.from([Buffer.from('counted')]), { name: 'c', size: 7, replicas: 2 })
   const id = await client.id()
-  t.same([...(primary.store.stat(id, 'c')?.mirrors ?? [])].sort(), [...done.mirrors].sort(), 'holders are recorded')
+  // Records name mirrors by node id; the reply shows them to the client as addresses.
+  const shown = (primary.store.stat(id, 'c')?.mirrors ?? []).map((m) => primary.mirrors().find((s) => s.id === m)?.address)
+  t.same(shown.sort(), [...done.mirrors].sort(), 'holders are recorded, by id')
+  t.same([...(primary.store.stat(id, 'c')?.mirrors ?? [])].sort(), mirrors.map((m) => m.identity.id).sort())
   const before = await client.status()
   t.same(
     before.nodes.map((n) => [n.role, n.up]),

@@ -78,7 +78,7 @@ const holds = async (node: DepositoServer, id: string, name: string, body: Buffe
   sha(await readFile(node.store.layout.blob(id, sha(body))).catch(() => Buffer.alloc(0))) === sha(body)
 
 t.test('a rotten mirror copy is dropped by its scrub and copied again; a vanished one is noticed and replaced', async (t) => {
-  const { primary, mirrors, client, addressOf, waitFor } = await cluster(t)
+  const { primary, mirrors, client, waitFor } = await cluster(t)
   const [m0, m1] = mirrors as [DepositoServer, DepositoServer]
   const body = Buffer.alloc(200_000, 'scrub me')
   await client.deposit(Readable.from([body]), { name: 'r', size: body.length, replicas: 2 })
@@ -87,7 +87,7 @@ t.test('a rotten mirror copy is dropped by its scrub and copied again; a vanishe
 
   const before = m0.store.stat(id, 'r')
   await flipByte(m0.store.layout.blob(id, sha(body)), 1000)
-  const both = [addressOf(m0), addressOf(m1)].sort()
+  const both = [m0.identity.id, m1.identity.id].sort()
   const recorded = () => [...(primary.store.stat(id, 'r')?.mirrors ?? [])].sort().join() === both.join()
   const repaired = (e: Entry) => e.msg === 'repaired replica count' && e.name === 'r'
   await waitFor('the count of r restored', repaired)
@@ -113,7 +113,7 @@ t.test('a delete reaches a mirror that was down at the time', async (t) => {
   await client.delete('d')
   t.notOk(mirrors[0]!.store.stat(id, 'd'), 'the live mirror dropped it at once')
   const tombstones = join(primary.store.layout.root, 'tombstones.json')
-  t.match(JSON.parse(await readFile(tombstones, 'utf8')), { copies: [{ owner: id, name: 'd', sha256: sha(body), mirror: m1Address }] }, 'a tombstone for m1')
+  t.match(JSON.parse(await readFile(tombstones, 'utf8')), { copies: [{ owner: id, name: 'd', sha256: sha(body), mirror: m1.identity.id }] }, 'a tombstone for m1, by id')
 
   const back = await startServer(t, mirrorOptions(1, Number(m1Address.split(':')[1])))
   t.ok(back.store.stat(id, 'd'), 'm1 comes back with the stale copy')
@@ -138,14 +138,14 @@ t.test('a drop names its version: a newer deposit of the name is never removed',
   t.equal(m0.store.stat(id, 'v')?.sha256, sha(v1), 'v1 is still there')
 
   // A tombstone for v1 left from an earlier outage; v2 has been deposited on the mirror since.
-  const stale: Tombstone = { owner: id, name: 'v', sha256: sha(v1), mirror: addressOf(m0) }
+  const stale: Tombstone = { owner: id, name: 'v', sha256: sha(v1), mirror: m0.identity.id }
   await client.deposit(Readable.from([v2]), { name: 'v', size: v2.length, replicas: 2 })
   const tombstones = await Tombstones.open(primary.store.layout.root)
   await tombstones.add([stale])
   const deps = {
     store: primary.store,
-    peers: new PeerClient(auth),
-    membership: { live: () => [addressOf(m0)] } as unknown as Membership,
+    peers: new PeerClient(auth, { resolve: () => addressOf(m0) }),
+    membership: { live: () => [m0.identity.id], has: () => true } as unknown as Membership,
     tombstones,
     log: pino({ level: 'silent' }),
   }
@@ -183,7 +183,7 @@ t.test('a copy on a mirror that is down still counts within --down-grace: nothin
   await waitFor('the holder to be marked down', (e) => e.msg === 'mirror is down' && e.mirror === holderAddress)
   const pass = (l: Entry) => l.msg === 'mirror scrubbed a slice'
   await waitFor('three repair passes', pass, lines.filter(pass).length + 3)
-  t.same(primary.store.stat(id, 'g')?.mirrors, [holderAddress], 'the record still names the down holder')
+  t.same(primary.store.stat(id, 'g')?.mirrors, [holder.identity.id], 'the record still names the down holder')
   t.notOk(other.store.hasClient(id) && other.store.stat(id, 'g'), 'no other mirror was given a copy')
 })
 
