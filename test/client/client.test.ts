@@ -51,21 +51,21 @@ t.test('id() asks the server once and saves the id per server', async (t) => {
   const first = new DepositoClient({ server: address, identity })
   const id = await first.id()
   t.match(id, UUID)
-  t.equal(connections, 1, 'one hello')
+  t.equal(connections, 2, 'the probe, then one hello')
   t.equal(await first.id(), id, 'asked again: remembered')
-  t.equal(connections, 1)
-  t.same(JSON.parse(await readFile(identity.path, 'utf8')), { [`127.0.0.1:${proxy.port}`]: id }, 'saved under the address')
+  t.equal(connections, 2)
+  t.same(JSON.parse(await readFile(identity.path, 'utf8')), { [`127.0.0.1:${proxy.port}`]: id }, 'a server naming no cluster: saved under the address')
 
   const second = new DepositoClient({ server: address, identity: new IdentityFile(identity.home) })
   t.equal(await second.id(), id, 'a second client with the same home reuses it')
-  t.equal(connections, 1, '...without a hello')
+  t.equal(connections, 3, '...after a probe, without a hello')
   t.equal(await second.hello(), id, 'and the server knows it')
-  t.equal(connections, 2)
+  t.equal(connections, 5, 'hello: a probe and the hello')
 
   const other = randomUUID()
   const explicit = new DepositoClient({ server: address, identity, id: other })
   t.equal(await explicit.id(), other, 'an explicit id wins over the saved one')
-  t.equal(connections, 2)
+  t.equal(connections, 5, 'and needs no probe')
   t.equal(await identity.get(`127.0.0.1:${proxy.port}`), id, 'and is not saved')
 })
 
@@ -188,6 +188,7 @@ const ID = '0c1f6c8e-3f1e-4d5b-9b5e-2f8a7c6d5e4f'
 const fileFields = (size: number | string, hash: string, name = 'f') =>
   `nome_arquivo:${name}|tamanho_arquivo:${size}|hash_arquivo:${hash}|qtd_replicas:0|data:2024-01-01T00:00:00.000Z`
 
+/** The fake answers the client's probe (`op:node`) as a primary, then misbehaves on the request itself. */
 async function fake(t: Test, onHeader: (s: Socket, header: string) => void) {
   const headers: string[] = []
   const { port } = await listen(t, (s) => {
@@ -197,8 +198,10 @@ async function fake(t: Test, onHeader: (s: Socket, header: string) => void) {
       const nl = pending.indexOf('\n')
       if (nl === -1) return
       s.off('data', onData)
-      headers.push(pending.slice(0, nl))
-      onHeader(s, pending.slice(0, nl))
+      const header = pending.slice(0, nl)
+      if (header.startsWith('op:node|')) return void s.end('status:ok|papel:primario\n')
+      headers.push(header)
+      onHeader(s, header)
     }
     s.on('data', onData)
   })
