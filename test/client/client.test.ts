@@ -9,6 +9,7 @@ import { DepositoClient } from '../../lib/client/client.js'
 import { IdentityFile } from '../../lib/client/identity.js'
 import { startServer } from '../helpers/server.js'
 import { listen } from '../helpers/fake-server.js'
+import { fakeNode } from '../helpers/fake-node.js'
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
@@ -190,22 +191,8 @@ const fileFields = (size: number | string, hash: string, name = 'f') =>
 
 /** The fake answers the client's probe (`op:node`) as a primary, then misbehaves on the request itself. */
 async function fake(t: Test, onHeader: (s: Socket, header: string) => void) {
-  const headers: string[] = []
-  const { port } = await listen(t, (s) => {
-    let pending = ''
-    const onData = (d: Buffer) => {
-      pending += d.toString('latin1')
-      const nl = pending.indexOf('\n')
-      if (nl === -1) return
-      s.off('data', onData)
-      const header = pending.slice(0, nl)
-      if (header.startsWith('op:node|')) return void s.end('status:ok|papel:primario\n')
-      headers.push(header)
-      onHeader(s, header)
-    }
-    s.on('data', onData)
-  })
-  return { client: new DepositoClient({ server: { host: '127.0.0.1', port }, id: ID }), headers }
+  const node = await fakeNode(t, { node: 'papel:primario', reply: (header, s) => onHeader(s, header) })
+  return { client: new DepositoClient({ server: { host: '127.0.0.1', port: node.port }, id: ID }), headers: node.headers }
 }
 
 /** `total` bytes made on demand, counting what the consumer pulled. */
@@ -260,7 +247,7 @@ t.test('an early refusal stops the upload', async (t) => {
   })
   const { source, counter } = lazySource(total)
   await t.rejects(client.deposit(source, { name: 'huge', size: total, replicas: 3 }), { code: 'NO_REPLICAS', message: 'x' })
-  t.match(headers[0], `tamanho_arquivo:${total}`)
+  t.match(headers[1], `tamanho_arquivo:${total}`, 'after the probe, the deposit')
   t.ok(counter.pulled > 0, 'the upload had started')
   t.ok(counter.pulled < total / 16, `pulled ${counter.pulled} of ${total} bytes`)
 })

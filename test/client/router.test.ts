@@ -1,21 +1,12 @@
-import { once } from 'node:events'
-import { createServer, type AddressInfo } from 'node:net'
 import t from 'tap'
 import { Router } from '../../lib/client/router.js'
 import { parseAddress } from '../../lib/net/address.js'
 import { NODE_A, NODE_B, abandoned, fakeNode, ops } from '../helpers/fake-node.js'
+import { closedPort, listen } from '../helpers/fake-server.js'
 
 // Short enough to keep the suite fast, long enough for a loaded machine to answer a local probe.
 const TIMEOUT_MS = 300
 
-async function closedPort(): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
 
 const router = (...addresses: string[]) => new Router(addresses.map(parseAddress), TIMEOUT_MS)
 
@@ -41,7 +32,6 @@ t.test('today\'s placeholder (papel only) is a primary of no known cluster', asy
 })
 
 t.test('an error reply to op:node is a server older than it: a primary, as before', async (t) => {
-  const { listen } = await import('../helpers/fake-server.js')
   const { port } = await listen(t, (s) => {
     s.once('data', () => s.end('status:error|code:BAD_HEADER|message:unknown op "node"\n'))
   })
@@ -69,7 +59,6 @@ t.test('first(): with every node silent, the reason for each', async (t) => {
 })
 
 t.test('first(): a node that says "not now" (SHUTTING_DOWN, BUSY) is passed over', async (t) => {
-  const { listen } = await import('../helpers/fake-server.js')
   const { port } = await listen(t, (s) => s.once('data', () => s.end('status:error|code:SHUTTING_DOWN|message:stopping\n')))
   const mirror = await fakeNode(t, { node: 'papel:espelho' })
   const { answer } = await router(`127.0.0.1:${port}`, mirror.address).first()
