@@ -7,8 +7,8 @@ import { pipeline } from 'node:stream/promises'
 import type { Readable, Writable } from 'node:stream'
 import { DepositoError, ERROR_CODES, localIoError } from '../protocol/errors.js'
 import type { FileInfo } from '../protocol/messages.js'
-import type { DepositoClient, DepositResult } from '../client/client.js'
-import { formatBytes, formatDate, formatTable, printableName } from './format.js'
+import type { DepositoClient, DepositResult, ServedBy } from '../client/client.js'
+import { formatBytes, formatDate, formatTable, mirrorNote, printableName } from './format.js'
 import { createProgress } from './progress.js'
 import { onInterrupt } from './interrupt.js'
 
@@ -24,12 +24,20 @@ export interface Output {
   stderr: NodeJS.WriteStream
 }
 
+/** Who served the last read, for --json; and a note on stderr when a mirror stood in for the primary. */
+function servedBy(client: DepositoClient, out: Output): ServedBy | undefined {
+  const origin = client.lastRead
+  if (origin?.missedPrimary !== undefined && !out.json) out.stderr.write(mirrorNote(origin.servedBy, origin.missedPrimary))
+  return origin?.servedBy
+}
+
 function result(out: Output, doc: unknown, human: string): void {
   if (out.json) out.stdout.write(JSON.stringify(doc) + '\n')
   else if (!out.quiet && human) out.stdout.write(human)
 }
 
-async function openInput(path: string, stdin: Readable): Promise<{ source: Readable; size?: number }> {
+/** A regular file can be read again from the start (to follow a NOT_PRIMARY refusal); a pipe cannot. */
+async function openInput(path: string, stdin: Readable): Promise<{ source: Readable; size?: number; reopen?: () => Readable }> {
   if (path === '-') return { source: stdin }
   let info
   try {
@@ -38,7 +46,7 @@ async function openInput(path: string, stdin: Readable): Promise<{ source: Reada
     throw localIoError(err, `cannot read ${path}`)
   }
   if (!info.isFile()) throw new DepositoError('IO_ERROR', `${path} is not a regular file`)
-  return { source: createReadStream(path), size: info.size }
+  return { source: createReadStream(path), size: info.size, reopen: () => createReadStream(path) }
 }
 
 export async function depositCommand(
@@ -50,7 +58,7 @@ export async function depositCommand(
 ): Promise<DepositResult> {
   const name = options.name ?? (file === '-' ? undefined : basename(file))
   if (!name) throw new DepositoError('USAGE', 'reading from stdin needs --name NAME')
-  const { source, size } = await openInput(file, stdin)
+  const { source, size, reopen } = await openInput(file, stdin)
   const same = size === undefined ? undefined : await alreadyStored(client, name, file, size)
   if (same) {
     // The seed: depositing an identical file changes its replica count. No byte of it is sent again.
@@ -62,7 +70,7 @@ export async function depositCommand(
   const progress = createProgress(out.progress, 'deposit', out.stderr)
   progress.start(size)
   try {
-    const done = await client.deposit(source, { name, size, replicas: options.replicas, onBytes: (n) => progress.update(n) })
+    const done = await client.deposit(source, { name, size, reopen, replicas: options.replicas, onBytes: (n) => progress.update(n) })
     progress.stop()
     report(out, done, `deposited ${printableName(done.name)} (${formatBytes(done.size)}, sha256 ${done.sha256.slice(0, 16)}…, ${copiesText(done)})\n`)
     return done
@@ -119,7 +127,11 @@ export async function retrieveCommand(client: DepositoClient, out: Output, name:
     progress.update(bytes)
   }
   try {
-    if (target === '-') return await client.retrieve(name, out.stdout, onBytes)
+    if (target === '-') {
+      const info = await client.retrieve(name, out.stdout, onBytes)
+      servedBy(client, out)
+      return info
+    }
     const path = await resolveTarget(target, name)
     // A server that finds its copy bad cuts the transfer and repairs it from a mirror: one more try then gets
     // good bytes. (Not for -o -, whose bytes are already out.)
@@ -127,7 +139,7 @@ export async function retrieveCommand(client: DepositoClient, out: Output, name:
       try {
         const info = await retrieveToFile(client, name, path, onBytes)
         progress.stop()
-        result(out, { ...info, path }, `retrieved ${printableName(info.name)} → ${path} (${formatBytes(info.size)}, sha256 verified)\n`)
+        result(out, { ...info, path, servedBy: servedBy(client, out) }, `retrieved ${printableName(info.name)} → ${path} (${formatBytes(info.size)}, sha256 verified)\n`)
         return info
       } catch (err) {
         const code = (err as DepositoError).code
@@ -170,9 +182,11 @@ async function resolveTarget(target: string, name: string): Promise<string> {
 
 export async function listCommand(client: DepositoClient, out: Output): Promise<FileInfo[]> {
   const files = await client.list()
+  const by = servedBy(client, out)
   const rows = files.map((f) => [printableName(f.name), formatBytes(f.size), String(f.replicas), formatDate(f.storedAt), f.sha256.slice(0, 12)])
   const human = files.length === 0 ? 'no files yet\n' : formatTable(['NAME', 'SIZE', 'REPLICAS', 'STORED', 'SHA256'], rows, [1, 2])
-  result(out, files, human)
+  // Each entry says where it came from: the document stays the array scripts already read.
+  result(out, files.map((f) => ({ ...f, servedBy: by })), human)
   return files
 }
 
@@ -194,5 +208,5 @@ export async function statusCommand(client: DepositoClient, out: Output): Promis
   const rows = nodes.map((n) => [n.address, n.role, n.up ? 'up' : 'DOWN', n.files === undefined ? '?' : String(n.files), size(n.bytes), size(n.free)])
   const table = formatTable(['NODE', 'ROLE', 'STATE', 'FILES', 'STORED', 'FREE'], rows, [3, 4, 5])
   const summary = underReplicated === 0 ? 'every file has its copies\n' : `${underReplicated} file(s) under-replicated\n`
-  result(out, { nodes, underReplicated }, table + summary)
+  result(out, { nodes, underReplicated, servedBy: servedBy(client, out) }, table + summary)
 }

@@ -4,6 +4,7 @@ import { confirm, input, number, select } from '@inquirer/prompts'
 import { DepositoClient } from '../client/client.js'
 import { formatAddress, parseAddress, type ServerAddress } from '../net/address.js'
 import type { IdentityFile } from '../client/identity.js'
+import { DepositoError } from '../protocol/errors.js'
 import { parseClientId } from '../protocol/messages.js'
 import {
   defaultOutputPath,
@@ -41,6 +42,8 @@ export interface MenuDefaults {
   server: ServerAddress
   id?: string
   identity: IdentityFile
+  /** --response-timeout, in milliseconds (default: the client's). */
+  responseTimeoutMs?: number
 }
 
 type Action = 'deposit' | 'retrieve' | 'list' | 'replicas' | 'delete' | 'status' | 'quit'
@@ -91,10 +94,16 @@ async function connect(ask: Ask, io: MenuIO, defaults: MenuDefaults, showError: 
     if (/:\d+$/.test(typed)) port = parseAddress(typed).port
     port = (await number({ message: 'Server port', default: port, min: 1, max: 65535, required: true }, ask))!
     const server = formatAddress({ host, port })
-    const saved = await defaults.identity.get(server)
+    const options = { server: { host, port }, identity: defaults.identity, responseTimeoutMs: defaults.responseTimeoutMs }
+    // Ids are saved per cluster, which only the server can name. One that does not answer (reported at hello) gets
+    // the id saved under its address, as before clusters had ids; a broken ids.json is not a network problem.
+    const saved = await new DepositoClient(options).savedId().catch((err: unknown) => {
+      if (!(err instanceof DepositoError)) throw err
+      return defaults.identity.get(server)
+    })
     const blank = saved ? `blank: the saved ${saved}` : 'blank: a new one from the server'
     const id = await input({ message: `Client id to reconnect with (${blank})`, default: defaults.id, validate: validId }, ask)
-    const client = new DepositoClient({ server: { host, port }, id: id.trim() || undefined, identity: defaults.identity })
+    const client = new DepositoClient({ ...options, id: id.trim() || undefined })
     try {
       const issued = await client.hello()
       io.output.write(`Connected to ${server}. Your client id is ${issued}\nKeep it: it is the key to your files from any machine (bin/client --id ${issued}).\n`)

@@ -1,5 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
-import { DepositoClient } from '../client/client.js'
+import { DEFAULT_RESPONSE_TIMEOUT_MS, DepositoClient } from '../client/client.js'
 import { DEFAULT_SERVER, parseAddressList } from '../net/address.js'
 import { IdentityFile, defaultHome } from '../client/identity.js'
 import { DepositoError, ERROR_CODES } from '../protocol/errors.js'
@@ -16,6 +16,13 @@ import { errorLine, withHint } from './hints.js'
 function count(value: string): number {
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) throw new InvalidArgumentError('expected a whole number')
   return Number(value)
+}
+
+/** Seconds, possibly fractional (0.5), as milliseconds. */
+function seconds(value: string): number {
+  const n = Number(value)
+  if (!/^\d+(\.\d+)?$/.test(value) || n <= 0 || n > 3600) throw new InvalidArgumentError('expected seconds, more than 0 and at most 3600 (e.g. 5 or 0.5)')
+  return Math.round(n * 1000)
 }
 
 function exitCodeTable(): string {
@@ -39,6 +46,12 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env, { json = fals
     })
     .description('Deposit files on a deposito server and retrieve them.')
     .addOption(new Option('-s, --server <host:port,...>', 'server address; a comma-separated list is tried in order').env('DEPOSITO_SERVER').default(DEFAULT_SERVER))
+    .addOption(
+      new Option('--response-timeout <seconds>', 'how long a node may take to answer before the next one in --server is tried')
+        .env('DEPOSITO_RESPONSE_TIMEOUT')
+        .default(DEFAULT_RESPONSE_TIMEOUT_MS, '5')
+        .argParser(seconds),
+    )
     .addOption(new Option('--id <uuid>', 'client id to use (default: the one saved for this server)').env('DEPOSITO_ID'))
     .option('--json', 'print one JSON document on stdout (errors too)')
     .option('-q, --quiet', 'print nothing on success')
@@ -52,6 +65,9 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env, { json = fals
       `
 With no command, on a terminal: an interactive menu (server address, client id, then deposit, retrieve, list...).
 
+With several --server nodes, writes go to the primary (a mirror's pointer to it is followed once) and reads to
+the primary when it answers, else to the first mirror that does (said on stderr, and as servedBy in --json).
+
 Examples:
   $ deposito-client deposit bigfile.iso --replicas 1
   $ tar c photos | deposito-client deposit - --name photos.tar
@@ -59,7 +75,7 @@ Examples:
   $ deposito-client retrieve photos.tar -o - | tar x
   $ deposito-client delete bigfile.iso
 
-Environment: DEPOSITO_SERVER, DEPOSITO_ID, DEPOSITO_HOME (where issued ids are saved; default ~/.config/deposito).
+Environment: DEPOSITO_SERVER, DEPOSITO_RESPONSE_TIMEOUT, DEPOSITO_ID, DEPOSITO_HOME (where issued ids are saved; default ~/.config/deposito).
 ${exitCodeTable()}`,
     )
 
@@ -172,7 +188,7 @@ ${exitCodeTable()}`,
     const { clientMenu } = await import('./client-menu.js')
     process.exitCode = await clientMenu(
       { input: process.stdin, output: process.stdout, stderr: process.stderr, progress: opts.progress ?? process.stderr.isTTY === true },
-      { server: server!, id: clientId(opts.id), identity: new IdentityFile(defaultHome(env)) },
+      { server: server!, id: clientId(opts.id), identity: new IdentityFile(defaultHome(env)), responseTimeoutMs: opts.responseTimeout },
     )
   })
 
@@ -193,6 +209,8 @@ function examples(...lines: string[]): string {
 
 interface GlobalOptions {
   server: string
+  /** Milliseconds (parsed from seconds). */
+  responseTimeout: number
   id?: string
   json?: boolean
   quiet?: boolean
@@ -206,7 +224,7 @@ async function setup(cmd: Command, env: NodeJS.ProcessEnv): Promise<{ client: De
   const json = opts.json === true
   // --progress / --no-progress force it; otherwise a bar only when a person is watching stderr.
   const progress = !json && !opts.quiet && (opts.progress ?? process.stderr.isTTY === true)
-  const client = new DepositoClient({ server, id, identity: new IdentityFile(defaultHome(env)) })
+  const client = new DepositoClient({ server, id, identity: new IdentityFile(defaultHome(env)), responseTimeoutMs: opts.responseTimeout })
   return { client, out: { json, quiet: opts.quiet === true, progress, stdout: process.stdout, stderr: process.stderr } }
 }
 

@@ -40,3 +40,10 @@ export function printableName(name: string): string {
   // eslint-disable-next-line no-control-regex
   return /[\u0000-\u001f\u007f]/.test(name) ? JSON.stringify(name) : name
 }
+
+/** The stderr line for a read a mirror served; `missedPrimary` is '' when the mirror named no primary. */
+export function mirrorNote(by: { address: string; node: string | null }, missedPrimary: string): string {
+  const node = by.node === null ? '' : ` (node ${by.node.slice(0, 8)})`
+  const why = missedPrimary === '' ? 'it names no primary' : `the primary at ${missedPrimary} did not answer`
+  return `deposito: served by mirror ${by.address}${node}; ${why}\n`
+}

@@ -17,6 +17,7 @@ const HINTS: Partial<Record<ErrorCode, (idsFile: string) => string>> = {
   CONNECTION_LOST: () => 'try again; reads also work from a mirror (--server primary:port,mirror:port)',
   HASH_MISMATCH: () => 'the bytes were damaged on the way; try again',
   IO_ERROR: () => 'check the path and its permissions',
+  NOT_PRIMARY: () => 'writes go to the primary: name it first in --server (a piped deposit cannot be sent twice; run it again)',
   PROTOCOL_ERROR: () => 'is a deposito server listening at that address? check --server',
 }
 

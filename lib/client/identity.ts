@@ -5,11 +5,27 @@ import { writeFileDurable } from '../store/durable-fs.js'
 
 /**
  * Remembers the id each server issued, in `$DEPOSITO_HOME/ids.json` (default `~/.config/deposito`), readable by
- * the user alone: the id is the only key to a client's files. Ids are kept per server address because each
- * independent server issues its own.
+ * the user alone: the id is the only key to a client's files. Ids are kept per cluster (`cluster:<primary's node
+ * id>`), so every spelling of every node's address finds the same id; servers older than node ids name no
+ * cluster, and their ids stay keyed by the address, as they always were.
  */
 export function defaultHome(env: NodeJS.ProcessEnv = process.env): string {
   return env.DEPOSITO_HOME ?? join(homedir(), '.config', 'deposito')
+}
+
+/** Where an id is saved: by cluster when the server names one, else by the address it was reached at. */
+export interface IdKey {
+  cluster?: string
+  legacy: string
+}
+
+export function clusterKey(cluster: string): string {
+  return `cluster:${cluster}`
+}
+
+/** The entry a new id is saved under. */
+export function savedKey(where: IdKey): string {
+  return where.cluster === undefined ? where.legacy : clusterKey(where.cluster)
 }
 
 export class IdentityFile {
@@ -30,6 +46,19 @@ export class IdentityFile {
 
   async get(server: string): Promise<string | undefined> {
     return (await this.#read())[server]
+  }
+
+  /**
+   * The id saved for a cluster, else for `legacy` (the address it was saved under before clusters had ids), which
+   * is then copied under the cluster's key. The address entry stays: an older client may still read it.
+   */
+  async lookup(where: IdKey): Promise<string | undefined> {
+    const ids = await this.#read()
+    if (where.cluster === undefined) return ids[where.legacy]
+    const key = clusterKey(where.cluster)
+    if (ids[key]) return ids[key]
+    const legacy = ids[where.legacy]
+    return legacy === undefined ? undefined : this.claim(key, legacy)
   }
 
   async set(server: string, id: string): Promise<void> {

@@ -16,22 +16,8 @@ export interface ConnectOptions {
 
 const MAX_REPLY_LINE = 64 * 1024
 
-/**
- * Connects to the first address that answers, in order: a primary first, then its mirrors, so reads go on
- * when the primary is down. Only a failure to connect moves on; anything said over a connection stands.
- */
-export async function openConnection(addresses: ServerAddress | ServerAddress[], options: ConnectOptions = {}): Promise<Socket> {
-  const list = Array.isArray(addresses) ? addresses : [addresses]
-  for (let i = 0; ; i++) {
-    try {
-      return await connectTo(list[i]!, options)
-    } catch (err) {
-      if (i === list.length - 1 || (err as DepositoError).code !== 'UNREACHABLE') throw err
-    }
-  }
-}
-
-async function connectTo(address: ServerAddress, options: ConnectOptions): Promise<Socket> {
+/** Connects to one node. Which node to ask (a primary, or a mirror standing in) is the caller's choice. */
+export async function openConnection(address: ServerAddress, options: ConnectOptions = {}): Promise<Socket> {
   const where = formatAddress(address)
   const socket = connect({ host: address.host, port: address.port, allowHalfOpen: true })
   try {
@@ -80,12 +66,8 @@ export function readReply(socket: Socket): Promise<Reply> {
 }
 
 /** For requests without a body: send, half-close, read the status line. */
-export async function exchange(
-  addresses: ServerAddress | ServerAddress[],
-  request: Request,
-  options?: ConnectOptions,
-): Promise<Reply & { socket: Socket }> {
-  const socket = await openConnection(addresses, options)
+export async function exchange(address: ServerAddress, request: Request, options?: ConnectOptions): Promise<Reply & { socket: Socket }> {
+  const socket = await openConnection(address, options)
   const reply = readReply(socket)
   socket.end(encodeRequest(request))
   try {
@@ -93,5 +75,26 @@ export async function exchange(
   } catch (err) {
     socket.destroy()
     throw err
+  }
+}
+
+/**
+ * A request without a body whose connect and reply line must both come within `ms`: a node that accepts and then
+ * says nothing (stopped with SIGSTOP, wedged) is as good as absent, and the caller moves on instead of waiting out
+ * the idle timeout. The reply's body, if any, is not read.
+ */
+export async function askWithin(address: ServerAddress, request: Request, ms: number): Promise<Fields> {
+  const started = Date.now()
+  const socket = await openConnection(address, { connectTimeoutMs: ms })
+  const silent = () =>
+    socket.destroy(new DepositoError('UNREACHABLE', `the server at ${formatAddress(address)} accepted the connection but did not answer within ${ms / 1000} s`))
+  const timer = setTimeout(silent, Math.max(0, ms - (Date.now() - started)))
+  try {
+    const reply = readReply(socket)
+    socket.end(encodeRequest(request))
+    return (await reply).fields
+  } finally {
+    clearTimeout(timer)
+    socket.destroy()
   }
 }

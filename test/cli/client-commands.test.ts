@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { mkdir, readFile, readdir, readlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Readable, Writable } from 'node:stream'
+import { Readable } from 'node:stream'
 import t, { type Test } from 'tap'
 import { DepositoClient } from '../../lib/client/client.js'
 import {
@@ -12,37 +12,12 @@ import {
   listCommand,
   retrieveCommand,
   statusCommand,
-  type Output,
 } from '../../lib/cli/client-commands.js'
 import { startServer } from '../helpers/server.js'
 import { listen } from '../helpers/fake-server.js'
+import { output } from '../helpers/output.js'
 
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex')
-
-class Collector extends Writable {
-  text = ''
-  isTTY?: boolean
-  columns?: number
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
-    this.text += chunk.toString()
-    cb()
-  }
-}
-
-function output(options: Partial<Pick<Output, 'json' | 'quiet' | 'progress'>> = {}, tty = false) {
-  const stdout = new Collector()
-  const stderr = new Collector()
-  if (tty) Object.assign(stderr, { isTTY: true, columns: 100 })
-  const out: Output = {
-    json: false,
-    quiet: false,
-    progress: false,
-    ...options,
-    stdout: stdout as unknown as NodeJS.WriteStream,
-    stderr: stderr as unknown as NodeJS.WriteStream,
-  }
-  return { out, stdout, stderr }
-}
 
 async function setup(t: Test) {
   const root = t.testdir({ data: {}, work: {} })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { formatBytes, formatDate, formatDuration, formatTable, printableName } from '../../lib/cli/format.js'
+import { formatBytes, formatDate, formatDuration, formatTable, mirrorNote, printableName } from '../../lib/cli/format.js'
 
 t.test('formatBytes', async (t) => {
   t.equal(formatBytes(0), '0 B')
@@ -61,4 +61,10 @@ t.test('printableName', async (t) => {
   t.equal(printableName('nul\u0000'), '"nul\\u0000"')
   t.equal(printableName('del\u007f'), JSON.stringify('del\u007f'))
   t.notMatch(printableName('x\r\ny'), /[\r\n]/, 'never spans lines')
+})
+
+t.test('mirrorNote: which mirror served, and why not the primary', async (t) => {
+  const by = { address: 'm:7421', node: '2b2b2b2b-2222-4222-8222-222222222222' }
+  t.equal(mirrorNote(by, 'p:7420'), 'deposito: served by mirror m:7421 (node 2b2b2b2b); the primary at p:7420 did not answer\n')
+  t.equal(mirrorNote({ address: 'm:7421', node: null }, ''), 'deposito: served by mirror m:7421; it names no primary\n')
 })

@@ -17,6 +17,7 @@ t.test('each code that needs one gets its fix appended, once', async (t) => {
     CONNECTION_LOST: /from a mirror \(--server/,
     HASH_MISMATCH: /damaged on the way; try again/,
     IO_ERROR: /check the path/,
+    NOT_PRIMARY: /writes go to the primary: name it first in --server/,
     PROTOCOL_ERROR: /check --server/,
   }
   for (const code of Object.keys(ERROR_CODES) as ErrorCode[]) {

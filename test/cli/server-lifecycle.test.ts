@@ -54,7 +54,7 @@ t.test('files survive a SIGTERM and a restart on the same data dir', async (t) =
   t.ok(Array.isArray(entries), 'list --json is an array')
   t.equal(entries.length, 1)
   const [entry] = entries
-  t.same(Object.keys(entry!).sort(), ['name', 'replicas', 'sha256', 'size', 'storedAt'])
+  t.same(Object.keys(entry!).sort(), ['name', 'replicas', 'servedBy', 'sha256', 'size', 'storedAt'])
   t.match(entry, { name: 'keep.bin', size: bytes.length, sha256: sha256(bytes), replicas: 0 })
   t.equal(new Date(entry!.storedAt).toISOString(), entry!.storedAt, 'storedAt is an ISO 8601 time')
   t.same(entries, JSON.parse(before.stdout.toString()), 'the listing is the one from before the restart, storedAt included')

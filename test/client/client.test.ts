@@ -9,6 +9,7 @@ import { DepositoClient } from '../../lib/client/client.js'
 import { IdentityFile } from '../../lib/client/identity.js'
 import { startServer } from '../helpers/server.js'
 import { listen } from '../helpers/fake-server.js'
+import { fakeNode } from '../helpers/fake-node.js'
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
@@ -51,21 +52,21 @@ t.test('id() asks the server once and saves the id per server', async (t) => {
   const first = new DepositoClient({ server: address, identity })
   const id = await first.id()
   t.match(id, UUID)
-  t.equal(connections, 1, 'one hello')
+  t.equal(connections, 2, 'the probe, then one hello')
   t.equal(await first.id(), id, 'asked again: remembered')
-  t.equal(connections, 1)
-  t.same(JSON.parse(await readFile(identity.path, 'utf8')), { [`127.0.0.1:${proxy.port}`]: id }, 'saved under the address')
+  t.equal(connections, 2)
+  t.same(JSON.parse(await readFile(identity.path, 'utf8')), { [`127.0.0.1:${proxy.port}`]: id }, 'a server naming no cluster: saved under the address')
 
   const second = new DepositoClient({ server: address, identity: new IdentityFile(identity.home) })
   t.equal(await second.id(), id, 'a second client with the same home reuses it')
-  t.equal(connections, 1, '...without a hello')
+  t.equal(connections, 3, '...after a probe, without a hello')
   t.equal(await second.hello(), id, 'and the server knows it')
-  t.equal(connections, 2)
+  t.equal(connections, 5, 'hello: a probe and the hello')
 
   const other = randomUUID()
   const explicit = new DepositoClient({ server: address, identity, id: other })
   t.equal(await explicit.id(), other, 'an explicit id wins over the saved one')
-  t.equal(connections, 2)
+  t.equal(connections, 5, 'and needs no probe')
   t.equal(await identity.get(`127.0.0.1:${proxy.port}`), id, 'and is not saved')
 })
 
@@ -188,21 +189,10 @@ const ID = '0c1f6c8e-3f1e-4d5b-9b5e-2f8a7c6d5e4f'
 const fileFields = (size: number | string, hash: string, name = 'f') =>
   `nome_arquivo:${name}|tamanho_arquivo:${size}|hash_arquivo:${hash}|qtd_replicas:0|data:2024-01-01T00:00:00.000Z`
 
+/** The fake answers the client's probe (`op:node`) as a primary, then misbehaves on the request itself. */
 async function fake(t: Test, onHeader: (s: Socket, header: string) => void) {
-  const headers: string[] = []
-  const { port } = await listen(t, (s) => {
-    let pending = ''
-    const onData = (d: Buffer) => {
-      pending += d.toString('latin1')
-      const nl = pending.indexOf('\n')
-      if (nl === -1) return
-      s.off('data', onData)
-      headers.push(pending.slice(0, nl))
-      onHeader(s, pending.slice(0, nl))
-    }
-    s.on('data', onData)
-  })
-  return { client: new DepositoClient({ server: { host: '127.0.0.1', port }, id: ID }), headers }
+  const node = await fakeNode(t, { node: 'papel:primario', reply: (header, s) => onHeader(s, header) })
+  return { client: new DepositoClient({ server: { host: '127.0.0.1', port: node.port }, id: ID }), headers: node.headers }
 }
 
 /** `total` bytes made on demand, counting what the consumer pulled. */
@@ -257,7 +247,7 @@ t.test('an early refusal stops the upload', async (t) => {
   })
   const { source, counter } = lazySource(total)
   await t.rejects(client.deposit(source, { name: 'huge', size: total, replicas: 3 }), { code: 'NO_REPLICAS', message: 'x' })
-  t.match(headers[0], `tamanho_arquivo:${total}`)
+  t.match(headers[1], `tamanho_arquivo:${total}`, 'after the probe, the deposit')
   t.ok(counter.pulled > 0, 'the upload had started')
   t.ok(counter.pulled < total / 16, `pulled ${counter.pulled} of ${total} bytes`)
 })

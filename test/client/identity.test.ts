@@ -2,7 +2,7 @@ import { readFile, stat, writeFile, mkdir } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { IdentityFile, defaultHome } from '../../lib/client/identity.js'
+import { IdentityFile, clusterKey, defaultHome, savedKey } from '../../lib/client/identity.js'
 
 const A = '0c1f6c8e-3f1e-4d5b-9b5e-2f8a7c6d5e4f'
 const B = '9b2d4f1a-7c3e-4a5b-8d6f-1e2a3b4c5d6e'
@@ -58,4 +58,28 @@ t.test('an unreadable file is an error, not an empty identity', async (t) => {
   const home = t.testdir()
   await mkdir(join(home, 'ids.json'))
   await t.rejects(new IdentityFile(home).get('h:1'), { code: 'EISDIR' })
+})
+
+const CLUSTER = '1a1a1a1a-1111-4111-8111-111111111111'
+
+t.test('lookup: by cluster; a legacy address entry is copied under the cluster key and kept', async (t) => {
+  const ids = new IdentityFile(t.testdir())
+  t.equal(await ids.lookup({ cluster: CLUSTER, legacy: 'localhost:7420' }), undefined, 'nothing saved')
+  await ids.set('127.0.0.1:7420', A)
+  t.equal(await ids.lookup({ legacy: '127.0.0.1:7420' }), A, 'no cluster named: the address, as before')
+  t.equal(await ids.lookup({ cluster: CLUSTER, legacy: '127.0.0.1:7420' }), A, 'the legacy entry is used')
+  t.same(JSON.parse(await readFile(ids.path, 'utf8')), { '127.0.0.1:7420': A, [clusterKey(CLUSTER)]: A }, 'copied, not moved')
+  t.equal(await ids.lookup({ cluster: CLUSTER, legacy: 'localhost:7420' }), A, 'any other spelling now finds it by cluster')
+  await ids.set('10.0.0.9:7420', B)
+  t.equal(await ids.lookup({ cluster: CLUSTER, legacy: '10.0.0.9:7420' }), A, 'the cluster key wins over a legacy entry')
+  t.equal(savedKey({ cluster: CLUSTER, legacy: 'h:1' }), `cluster:${CLUSTER}`)
+  t.equal(savedKey({ legacy: 'h:1' }), 'h:1')
+})
+
+t.test('parallel first runs claim one id per cluster', async (t) => {
+  const home = t.testdir()
+  const candidates = Array.from({ length: 8 }, (_, i) => `0c1f6c8e-3f1e-4d5b-9b5e-2f8a7c6d5e4${i}`)
+  const claimed = await Promise.all(candidates.map((id) => new IdentityFile(home).claim(clusterKey(CLUSTER), id)))
+  t.equal(new Set(claimed).size, 1, 'every process ends up with the same id')
+  t.equal(await new IdentityFile(home).lookup({ cluster: CLUSTER, legacy: 'x:1' }), claimed[0])
 })

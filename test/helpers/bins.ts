@@ -39,6 +39,8 @@ export const EXIT = {
   CONNECTION_LOST: 22,
   IO_ERROR: 23,
   PROTOCOL_ERROR: 24,
+  UNAUTHORIZED: 25,
+  NOT_PRIMARY: 26,
 } as const
 export type ErrorCode = Exclude<keyof typeof EXIT, 'OK'>
 
@@ -262,10 +264,14 @@ export function runClient(args: string[], options: ClientOptions): Promise<Clien
   return spawnClient(args, options).done
 }
 
-/** The id a home saved for the server at 127.0.0.1:<port> (ids.json is keyed by server address). */
+/**
+ * The id a home saved for the server at 127.0.0.1:<port>: under its address for a server that names no cluster,
+ * else under the home's one `cluster:` key (ids.json is keyed by cluster when the server names one).
+ */
 export async function savedId(home: string, port: number): Promise<string | undefined> {
   const ids = JSON.parse(await readFile(join(home, 'ids.json'), 'utf8')) as Record<string, string>
-  return ids[`127.0.0.1:${port}`]
+  const clusters = Object.keys(ids).filter((k) => k.startsWith('cluster:'))
+  return ids[`127.0.0.1:${port}`] ?? (clusters.length === 1 ? ids[clusters[0]!] : undefined)
 }
 
 // ------------------------------------------------------------------------------------------------------ files

@@ -21,3 +21,13 @@ export async function listen(t: Test, onSocket: (s: Socket) => void): Promise<{ 
   })
   return { port: (server.address() as AddressInfo).port, sockets }
 }
+
+/** A port that was just free on 127.0.0.1: connecting to it is refused. */
+export async function closedPort(): Promise<number> {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as AddressInfo
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}

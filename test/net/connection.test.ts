@@ -1,17 +1,9 @@
 import { once } from 'node:events'
 import { createServer, type AddressInfo } from 'node:net'
 import t from 'tap'
-import { exchange, openConnection } from '../../lib/net/connection.js'
-import { listen } from '../helpers/fake-server.js'
-
-async function closedPort(): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
+import { askWithin, exchange, openConnection } from '../../lib/net/connection.js'
+import { closedPort, listen } from '../helpers/fake-server.js'
+import { abandoned } from '../helpers/fake-node.js'
 
 t.test('a closed port is UNREACHABLE, naming the address and `npm start`', async (t) => {
   const port = await closedPort()
@@ -49,4 +41,16 @@ t.test('openConnection resolves with a connected socket', async (t) => {
   t.teardown(() => socket.destroy())
   t.equal(socket.remotePort, (server.address() as AddressInfo).port)
   t.equal(socket.allowHalfOpen, true, 'half-open, so the request can end while the reply is read')
+})
+
+t.test('askWithin: the reply line in time; a node that accepts and stays silent is UNREACHABLE and let go', async (t) => {
+  const answering = await listen(t, (s) => s.once('data', () => s.end('status:ok|papel:primario\n')))
+  t.same(await askWithin({ host: '127.0.0.1', port: answering.port }, { op: 'node' }, 1000), { status: 'ok', papel: 'primario' })
+  const silent = await listen(t, (s) => s.resume())
+  await t.rejects(askWithin({ host: '127.0.0.1', port: silent.port }, { op: 'node' }, 100), {
+    code: 'UNREACHABLE',
+    message: `the server at 127.0.0.1:${silent.port} accepted the connection but did not answer within 0.1 s`,
+  })
+  await abandoned(silent.sockets[0]!)
+  t.pass('the client hung up')
 })
