@@ -66,7 +66,7 @@ t.test('deposit, list, retrieve, change replicas, delete, status, quit', async (
   const s = session(t, primary.address.port, { home: join(work, 'home') })
   const id = await connect(s)
   t.match(id, UUID, 'the id to keep is shown')
-  t.equal(JSON.parse(await readFile(join(s.home, 'ids.json'), 'utf8'))[`127.0.0.1:${primary.address.port}`], id, 'and saved for next time')
+  t.equal(JSON.parse(await readFile(join(s.home, 'ids.json'), 'utf8'))[`cluster:${primary.identity.id}`], id, 'and saved for next time, under the cluster')
 
   await s.choose(1)
   await s.answer(/File to deposit/, `${join(work, 'nope.txt')}${KEY.enter}`)

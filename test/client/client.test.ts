@@ -55,7 +55,7 @@ t.test('id() asks the server once and saves the id per server', async (t) => {
   t.equal(connections, 2, 'the probe, then one hello')
   t.equal(await first.id(), id, 'asked again: remembered')
   t.equal(connections, 2)
-  t.same(JSON.parse(await readFile(identity.path, 'utf8')), { [`127.0.0.1:${proxy.port}`]: id }, 'a server naming no cluster: saved under the address')
+  t.same(JSON.parse(await readFile(identity.path, 'utf8')), { [`cluster:${server.identity.id}`]: id }, 'saved under the cluster (the primary\'s node id), not the address')
 
   const second = new DepositoClient({ server: address, identity: new IdentityFile(identity.home) })
   t.equal(await second.id(), id, 'a second client with the same home reuses it')
@@ -67,7 +67,7 @@ t.test('id() asks the server once and saves the id per server', async (t) => {
   const explicit = new DepositoClient({ server: address, identity, id: other })
   t.equal(await explicit.id(), other, 'an explicit id wins over the saved one')
   t.equal(connections, 5, 'and needs no probe')
-  t.equal(await identity.get(`127.0.0.1:${proxy.port}`), id, 'and is not saved')
+  t.same(JSON.parse(await readFile(identity.path, 'utf8')), { [`cluster:${server.identity.id}`]: id }, 'and is not saved')
 })
 
 t.test('deposit with a known size, retrieve, onBytes', async (t) => {
