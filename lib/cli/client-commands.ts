@@ -205,8 +205,9 @@ export async function idCommand(client: DepositoClient, out: Output): Promise<st
 export async function statusCommand(client: DepositoClient, out: Output): Promise<void> {
   const { nodes, underReplicated } = await client.status()
   const size = (n?: number) => (n === undefined ? '?' : formatBytes(n))
-  const rows = nodes.map((n) => [n.address, n.role, n.up ? 'up' : 'DOWN', n.files === undefined ? '?' : String(n.files), size(n.bytes), size(n.free)])
-  const table = formatTable(['NODE', 'ROLE', 'STATE', 'FILES', 'STORED', 'FREE'], rows, [3, 4, 5])
+  // Node ids shortened like git's hashes: enough to tell nodes apart at a glance; --json has them whole.
+  const rows = nodes.map((n) => [n.address, n.id?.slice(0, 8) ?? '?', n.role, n.up ? 'up' : 'DOWN', n.files === undefined ? '?' : String(n.files), size(n.bytes), size(n.free)])
+  const table = formatTable(['NODE', 'ID', 'ROLE', 'STATE', 'FILES', 'STORED', 'FREE'], rows, [4, 5, 6])
   const summary = underReplicated === 0 ? 'every file has its copies\n' : `${underReplicated} file(s) under-replicated\n`
   result(out, { nodes, underReplicated, servedBy: servedBy(client, out) }, table + summary)
 }
