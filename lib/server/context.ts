@@ -38,6 +38,11 @@ export function liveMirrors(ctx: ServerContext): string[] {
   return ctx.cluster?.membership.live() ?? []
 }
 
+/** Every mirror the cluster has, up or down. */
+export function knownMirrors(ctx: ServerContext): string[] {
+  return ctx.cluster?.membership.all().map((m) => m.address) ?? []
+}
+
 /** What settleReplicas needs, from a node that has a cluster. */
 export function replicaDeps(ctx: ServerContext, exchange: { log: import('pino').Logger }): ReplicaDeps {
   const cluster = ctx.cluster!

@@ -1,9 +1,9 @@
 import { Readable } from 'node:stream'
 import { encodeFields } from '../protocol/fields.js'
-import { encodeFileInfo, isPeerRequest, type FileInfo, type Request } from '../protocol/messages.js'
+import { encodeFileInfo, isPeerRequest, type Request } from '../protocol/messages.js'
 import type { Exchange } from './connection.js'
-import { liveMirrors, type ServerContext } from './context.js'
-import { retireStaleCopies } from './stale-copies.js'
+import type { ServerContext } from './context.js'
+import { deleteFile } from './delete.js'
 import { deposit, unknownClient } from './deposit.js'
 import { handlePeerRequest } from './peer-handlers.js'
 import { status } from './status.js'
@@ -39,21 +39,7 @@ export async function handleRequest(request: Request, exchange: Exchange, ctx: S
       return status(exchange, ctx)
     case 'replicas':
       return changeReplicas(request, exchange, ctx)
-    case 'delete': {
-      const info = await store.delete(request.clientId, request.name)
-      exchange.log.info({ name: info.name }, 'deleted')
-      await dropReplicas(request.clientId, info, exchange, ctx)
-      return exchange.ok(encodeFileInfo(info))
-    }
+    case 'delete':
+      return deleteFile(request, exchange, ctx)
   }
-}
-
-/**
- * Removes the deleted version from every mirror: those its record names and, in case one took a copy the record
- * missed (an ack that timed out), every live one. Mirrors that cannot be reached now get a tombstone, carried
- * out by the repair pass once they are back.
- */
-async function dropReplicas(owner: string, info: FileInfo, exchange: Exchange, ctx: ServerContext): Promise<void> {
-  const mirrors = new Set([...(info.mirrors ?? []), ...liveMirrors(ctx)])
-  await retireStaleCopies(ctx, exchange, { owner, name: info.name, sha256: info.sha256 }, [...mirrors])
 }

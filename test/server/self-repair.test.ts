@@ -57,7 +57,6 @@ t.test('a delete reaches a mirror that was down at the time', async (t) => {
   await m1.close(0)
   await waitFor('m1 to be marked down', (e) => e.msg === 'mirror is down' && e.mirror === m1Address)
   await client.delete('d')
-  t.notOk(mirrors[0]!.store.stat(id, 'd'), 'the live mirror dropped it at once')
   const tombstones = join(primary.store.layout.root, 'tombstones.json')
   t.match(JSON.parse(await readFile(tombstones, 'utf8')), { copies: [{ owner: id, name: 'd', sha256: sha(body), mirror: m1Address }] }, 'a tombstone for m1')
 
@@ -67,6 +66,9 @@ t.test('a delete reaches a mirror that was down at the time', async (t) => {
   await waitFor('the stale copy to go and its tombstone with it', (e) => e.msg === 'tombstones cleared')
   t.notOk(back.store.stat(id, 'd'), 'the stale copy is gone')
   t.ok(await cleared(), 'and the tombstone is cleared')
+  // Not checked at the delete's reply: a repair pass in the moment between the drop and the record's removal
+  // may re-copy the file there, and then retires that copy itself once it finds the record gone.
+  t.notOk(mirrors[0]!.store.stat(id, 'd'), 'the live mirror holds it no more')
 })
 
 t.test('a drop names its version: a newer deposit of the name is never removed', async (t) => {
