@@ -7,7 +7,7 @@ import { DepositoError } from '../protocol/errors.js'
 import { encodeFileInfo, type DepositRequest, type FileInfo } from '../protocol/messages.js'
 import type { FanOut } from '../streams/fan-out.js'
 import type { Exchange } from './connection.js'
-import { liveMirrors, replicaDeps, type ServerContext } from './context.js'
+import { liveMirrors, refuseUnreachableCount, replicaDeps, type ServerContext } from './context.js'
 import { checkSpace, receiveFile, type Trailer } from './receive.js'
 
 /**
@@ -15,17 +15,15 @@ import { checkSpace, receiveFile, type Trailer } from './receive.js'
  * a `replicate` to each placed mirror; stream the body to the local temp file and every mirror at once
  * (receive.ts); collect the mirrors' acks, then commit locally, naming exactly the mirrors that confirmed. A
  * mirror lost on the way is made up from the committed copy; mirrors holding the version the commit replaced
- * are tombstoned before it and retired after.
+ * are tombstoned before it and retired after. Fewer live mirrors than asked for is a degraded deposit, completed
+ * by the repair pass; more than the cluster has is refused.
  */
 export async function deposit(request: DepositRequest, exchange: Exchange, ctx: ServerContext): Promise<void> {
   if (!ctx.store.hasClient(request.clientId)) throw unknownClient(request.clientId)
   const replicas = request.replicas ?? ctx.defaultReplicas
-  const live = liveMirrors(ctx)
-  if (replicas > live.length) {
-    throw new DepositoError('NO_REPLICAS', `asked for ${replicas} replicas but this cluster has ${live.length} live mirrors`)
-  }
+  refuseUnreachableCount(ctx, replicas)
   await checkSpace(request, ctx)
-  const mirrors = placeReplicas(request.clientId, request.name, live, replicas)
+  const mirrors = placeReplicas(request.clientId, request.name, liveMirrors(ctx), replicas)
   // Set once the body's decoder and verifier exist; read by each replica's encoder when the body ends.
   let trailer: Trailer = () => ({ size: 0, hash: '' })
   const pushes = ctx.cluster
