@@ -9,7 +9,7 @@ const HINTS: Partial<Record<ErrorCode, (idsFile: string) => string>> = {
   INTERNAL: () => 'this is a bug: please report it, with the server log if the server said it',
   NOT_FOUND: () => '`deposito-client list` shows the names you have stored',
   UNKNOWN_CLIENT: (idsFile) => `pass the right --id, or remove its entry from ${idsFile} to be issued a new one`,
-  NO_REPLICAS: () => 'ask for fewer (`deposito-client status` shows the mirrors that are up)',
+  NO_REPLICAS: () => 'ask for fewer (`deposito-client status` lists the cluster\'s mirrors)',
   NO_SPACE: () => 'the server\'s disk is full: delete files you no longer need, or ask its operator for room',
   BUSY: () => 'try again in a moment',
   TIMEOUT: () => 'try again; if it keeps happening the server or the network is overloaded',

@@ -79,17 +79,20 @@ export async function dropCopy(peers: PeerClient, t: Tombstone): Promise<boolean
 
 /**
  * Removes version `sha256` of a file from `mirrors`: at once on those that answer, by tombstone on the others
- * (down, or failing), for the repair pass to retry.
+ * (down, or failing), for the repair pass to retry. A tombstone written ahead for a copy dropped here (a commit
+ * remembers what it replaces before it does) is cleared.
  */
 export async function retireCopies(deps: RetireDeps, owner: string, name: string, sha256: string, mirrors: string[]): Promise<void> {
   const live = deps.membership.live()
   const pending: Tombstone[] = []
+  const dropped: Tombstone[] = []
   await Promise.all(
     mirrors.map(async (mirror) => {
       const t = { owner, name, sha256, mirror }
       try {
         if (live.includes(mirror)) {
           await dropCopy(deps.peers, t)
+          dropped.push(t)
           return
         }
       } catch (err) {
@@ -98,6 +101,7 @@ export async function retireCopies(deps: RetireDeps, owner: string, name: string
       pending.push(t)
     }),
   )
+  if (dropped.length > 0) await deps.tombstones.remove(...dropped)
   if (pending.length === 0) return
   await deps.tombstones.add(pending)
   deps.log.info({ name, sha256, mirrors: pending.map((t) => t.mirror) }, 'copies left to remove when their mirrors are back')
@@ -105,8 +109,11 @@ export async function retireCopies(deps: RetireDeps, owner: string, name: string
 
 /**
  * The repair pass's part: every tombstone whose mirror is live is carried out and cleared; one whose mirror is no
- * member any more is cleared without a drop. One whose version the
- * primary's record again places on that mirror (re-replicated since) is cleared without a drop. Cleared ones are
+ * member any more (removed, or named by a data dir from before node ids) is cleared without a drop. One whose
+ * version the primary's record places on that mirror is left alone, neither dropped nor cleared, for as long as it
+ * does: it may be re-replicated since, or (a tombstone is written before the record forgets the copy: a delete, a
+ * commit replacing the version) the record may be about to change, and clearing it now would leave that copy to no
+ * one. Cleared ones are
  * written out once, at the end (also when the pass stops early): a tombstone cleared but not yet written only
  * costs a repeated drop, which finds nothing and is harmless.
  */
@@ -123,10 +130,7 @@ export async function retryTombstones(deps: RetireDeps, stopped: () => boolean =
       }
       if (!live.includes(t.mirror)) continue
       const current = deps.store.hasClient(t.owner) ? deps.store.stat(t.owner, t.name) : undefined
-      if (current?.sha256 === t.sha256 && current.mirrors?.includes(t.mirror)) {
-        cleared.push(t)
-        continue
-      }
+      if (current?.sha256 === t.sha256 && current.mirrors?.includes(t.mirror)) continue
       try {
         const removed = await dropCopy(deps.peers, t)
         cleared.push(t)

@@ -1,3 +1,4 @@
+import { DepositoError } from '../protocol/errors.js'
 import type { Membership } from '../cluster/membership.js'
 import type { NodeIdentity } from '../cluster/node-identity.js'
 import type { FileInfo } from '../protocol/messages.js'
@@ -50,6 +51,21 @@ export function shownToClient(ctx: ServerContext, info: FileInfo): FileInfo {
   const membership = ctx.cluster?.membership
   if (!membership || info.mirrors === undefined) return info
   return { ...info, mirrors: info.mirrors.map((id) => membership.addressOf(id)) }
+}
+
+/** Every mirror the cluster has, up or down. */
+export function knownMirrors(ctx: ServerContext): string[] {
+  return ctx.cluster?.membership.all().map((m) => m.id) ?? []
+}
+
+/**
+ * A count the cluster can never reach (more mirrors than it has, live or not) is refused. One above the live
+ * mirrors but within the known ones is not: the file is stored on the live ones, answered degraded, and the
+ * repair pass completes it when the others are back (as HDFS does), so a mirror being down never refuses a write.
+ */
+export function refuseUnreachableCount(ctx: ServerContext, replicas: number): void {
+  const known = knownMirrors(ctx).length
+  if (replicas > known) throw new DepositoError('NO_REPLICAS', `asked for ${replicas} replicas but this cluster has ${known} mirrors`)
 }
 
 /** What settleReplicas needs, from a node that has a cluster. */

@@ -4,27 +4,26 @@ import { openReplicaPushes } from '../cluster/replica-push.js'
 import { settleReplicas } from '../cluster/replica-count.js'
 import { retireStaleCopies } from './stale-copies.js'
 import { DepositoError } from '../protocol/errors.js'
-import { encodeFileInfo, type DepositRequest } from '../protocol/messages.js'
+import { encodeFileInfo, type DepositRequest, type FileInfo } from '../protocol/messages.js'
 import type { FanOut } from '../streams/fan-out.js'
 import type { Exchange } from './connection.js'
-import { liveMirrors, replicaDeps, shownToClient, type ServerContext } from './context.js'
+import { liveMirrors, refuseUnreachableCount, replicaDeps, shownToClient, type ServerContext } from './context.js'
 import { checkSpace, receiveFile, type Trailer } from './receive.js'
 
 /**
  * A primary's deposit, from header to reply: refuse what cannot succeed before reading a byte of the body; open
  * a `replicate` to each placed mirror; stream the body to the local temp file and every mirror at once
  * (receive.ts); collect the mirrors' acks, then commit locally, naming exactly the mirrors that confirmed. A
- * mirror lost on the way is made up from the committed copy; mirrors holding a replaced version are retired.
+ * mirror lost on the way is made up from the committed copy; mirrors holding the version the commit replaced
+ * are tombstoned before it and retired after. Fewer live mirrors than asked for is a degraded deposit, completed
+ * by the repair pass; more than the cluster has is refused.
  */
 export async function deposit(request: DepositRequest, exchange: Exchange, ctx: ServerContext): Promise<void> {
   if (!ctx.store.hasClient(request.clientId)) throw unknownClient(request.clientId)
   const replicas = request.replicas ?? ctx.defaultReplicas
-  const live = liveMirrors(ctx)
-  if (replicas > live.length) {
-    throw new DepositoError('NO_REPLICAS', `asked for ${replicas} replicas but this cluster has ${live.length} live mirrors`)
-  }
+  refuseUnreachableCount(ctx, replicas)
   await checkSpace(request, ctx)
-  const mirrors = placeReplicas(request.clientId, request.name, live, replicas)
+  const mirrors = placeReplicas(request.clientId, request.name, liveMirrors(ctx), replicas)
   // Set once the body's decoder and verifier exist; read by each replica's encoder when the body ends.
   let trailer: Trailer = () => ({ size: 0, hash: '' })
   const pushes = ctx.cluster
@@ -49,21 +48,36 @@ export async function deposit(request: DepositRequest, exchange: Exchange, ctx: 
     )
     return acked.filter((m): m is string => typeof m === 'string')
   }
-  const previous = ctx.store.stat(request.clientId, request.name)
-  let info = await receiveFile(request, exchange, ctx, targets, async ({ upload, size, sha256, fanOut }) => {
+  let stale: string[] = []
+  const committed = await receiveFile(request, exchange, ctx, targets, async ({ upload, size, sha256, fanOut }) => {
     const confirmed = ctx.cluster ? { mirrors: await confirm(fanOut) } : {}
-    return upload.commit(request.clientId, request.name, { size, sha256, replicas, ...confirmed })
+    const beforeReplace = async (old: FileInfo) => {
+      stale = await rememberStale(ctx, request.clientId, old, sha256, confirmed.mirrors ?? [])
+    }
+    return upload.commit(request.clientId, request.name, { size, sha256, replicas, ...confirmed }, { beforeReplace })
   })
+  let { info } = committed
   // A mirror lost on the way is made up from our own verified copy, if another one is live.
   if (ctx.cluster && (info.mirrors ?? []).length < replicas) info = await settleReplicas(replicaDeps(ctx, exchange), request.clientId, info, replicas)
-  // Mirrors that held the version just replaced and took no copy of this one would keep it for ever.
-  if (previous && previous.sha256 !== info.sha256) {
-    const stale = (previous.mirrors ?? []).filter((m) => !(info.mirrors ?? []).includes(m))
-    await retireStaleCopies(ctx, exchange, { owner: request.clientId, name: previous.name, sha256: previous.sha256 }, stale)
-  }
+  // Dropped now where they can be (a drop names its version, so a mirror given the new one since keeps it).
+  const { replaced } = committed
+  if (replaced) await retireStaleCopies(ctx, exchange, { owner: request.clientId, name: replaced.name, sha256: replaced.sha256 }, stale)
   const held = info.mirrors ?? []
   exchange.log.info({ name: info.name, size: info.size, sha256: info.sha256, mirrors: held }, 'deposited')
   await exchange.ok({ ...encodeFileInfo(shownToClient(ctx, info)), copias: 1 + held.length, degradado: held.length < replicas ? 1 : 0 })
+}
+
+/**
+ * The mirrors that hold `old`, the version a commit is about to supersede, and took no copy of the new one: they
+ * would keep `old` for ever. Tombstoned before the record forgets them (BlobStore.commitUpload's beforeReplace),
+ * so a crash right after the commit still leaves them to be dropped; read under the store's lock, so a deposit
+ * that raced this one and committed first is the version retired, not the record seen before the body.
+ */
+async function rememberStale(ctx: ServerContext, owner: string, old: FileInfo, sha256: string, kept: string[]): Promise<string[]> {
+  if (!ctx.cluster || old.sha256 === sha256) return []
+  const stale = (old.mirrors ?? []).filter((m) => !kept.includes(m))
+  if (stale.length > 0) await ctx.cluster.tombstones.add(stale.map((mirror) => ({ owner, name: old.name, sha256: old.sha256, mirror })))
+  return stale
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

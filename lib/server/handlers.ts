@@ -1,11 +1,12 @@
 import { Readable } from 'node:stream'
 import { encodeFields } from '../protocol/fields.js'
-import { encodeFileInfo, isPeerRequest, type FileInfo, type Request } from '../protocol/messages.js'
+import { encodeFileInfo, isPeerRequest, type Request } from '../protocol/messages.js'
 import type { Exchange } from './connection.js'
-import { liveMirrors, shownToClient, type ServerContext } from './context.js'
+import type { ServerContext } from './context.js'
+import { shownToClient } from './context.js'
 import { isMirror, nodeFields, notPrimary } from './roles.js'
 import { DepositoError } from '../protocol/errors.js'
-import { retireStaleCopies } from './stale-copies.js'
+import { deleteFile } from './delete.js'
 import { deposit, unknownClient } from './deposit.js'
 import { handlePeerRequest } from './peer-handlers.js'
 import { status } from './status.js'
@@ -45,12 +46,8 @@ export async function handleRequest(request: Request, exchange: Exchange, ctx: S
       return status(exchange, ctx)
     case 'replicas':
       return changeReplicas(request, exchange, ctx)
-    case 'delete': {
-      const info = await store.delete(request.clientId, request.name)
-      exchange.log.info({ name: info.name }, 'deleted')
-      await dropReplicas(request.clientId, info, exchange, ctx)
-      return exchange.ok(encodeFileInfo(shownToClient(ctx, info)))
-    }
+    case 'delete':
+      return deleteFile(request, exchange, ctx)
   }
 }
 
@@ -66,14 +63,4 @@ async function hello(clientId: string | undefined, exchange: Exchange, ctx: Serv
   const id = await ctx.store.issueClientId()
   exchange.log.info({ client: id }, 'issued a new client id')
   return exchange.ok({ id_cliente: id, novo: 1, ...self })
-}
-
-/**
- * Removes the deleted version from every mirror: those its record names and, in case one took a copy the record
- * missed (an ack that timed out), every live one. Mirrors that cannot be reached now get a tombstone, carried
- * out by the repair pass once they are back.
- */
-async function dropReplicas(owner: string, info: FileInfo, exchange: Exchange, ctx: ServerContext): Promise<void> {
-  const mirrors = new Set([...(info.mirrors ?? []), ...liveMirrors(ctx)])
-  await retireStaleCopies(ctx, exchange, { owner, name: info.name, sha256: info.sha256 }, [...mirrors])
 }

@@ -2,19 +2,17 @@ import { settleReplicas } from '../cluster/replica-count.js'
 import { DepositoError } from '../protocol/errors.js'
 import { encodeFileInfo, type ReplicasRequest } from '../protocol/messages.js'
 import type { Exchange } from './connection.js'
-import { liveMirrors, replicaDeps, shownToClient, type ServerContext } from './context.js'
+import { liveMirrors, refuseUnreachableCount, replicaDeps, shownToClient, type ServerContext } from './context.js'
 
 /**
  * `replicas NAME N` (the seed's "editar réplicas"): grow from the primary's verified copy or shrink by dropping
- * extras, and report the count reached. No byte crosses from the client.
+ * extras, and report the count reached (degraded while mirrors it needs are down: the repair pass completes it).
+ * No byte crosses from the client.
  */
 export async function changeReplicas(request: ReplicasRequest, exchange: Exchange, ctx: ServerContext): Promise<void> {
   const info = ctx.store.stat(request.clientId, request.name)
   if (!info) throw new DepositoError('NOT_FOUND', `no file named ${JSON.stringify(request.name)}`)
-  const live = liveMirrors(ctx).length
-  if (request.replicas > live) {
-    throw new DepositoError('NO_REPLICAS', `asked for ${request.replicas} replicas but this cluster has ${live} live mirrors`)
-  }
+  refuseUnreachableCount(ctx, request.replicas)
   const settled = ctx.cluster
     ? await settleReplicas(replicaDeps(ctx, exchange), request.clientId, info, request.replicas, { insist: true })
     : ((await ctx.store.updateRecord(request.clientId, info.name, info.sha256, { replicas: request.replicas, mirrors: info.mirrors })) ?? info)

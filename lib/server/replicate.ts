@@ -11,7 +11,7 @@ import { checkSpace, receiveFile } from './receive.js'
 export async function replicate(request: ReplicateRequest, exchange: Exchange, ctx: ServerContext): Promise<void> {
   await ctx.store.adoptClient(request.clientId)
   await checkSpace(request, ctx)
-  const info = await receiveFile(request, exchange, ctx, () => [], ({ upload, size, sha256 }) =>
+  const { info } = await receiveFile(request, exchange, ctx, () => [], ({ upload, size, sha256 }) =>
     upload.commit(request.clientId, request.name, { size, sha256, replicas: request.replicas ?? 0 }),
   )
   exchange.log.info({ name: info.name, size: info.size, sha256: info.sha256 }, 'replica stored')

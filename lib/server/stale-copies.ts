@@ -3,10 +3,10 @@ import { retireCopies } from '../cluster/tombstones.js'
 import { replicaDeps, type ServerContext } from './context.js'
 
 /**
- * Removes a version that a request has just made stale (a delete, a replaced file) from the mirrors that held it.
- * It runs after the request's own commit, so its failure is not the request's: a deposit or delete that happened
- * is answered as such, and a copy that could neither be dropped nor remembered in a tombstone (the disk full right
- * after a large deposit) is logged — it stays on that mirror, unlisted, until removed by hand.
+ * Removes a version that a deposit has just replaced from the mirrors that held it. It runs after the deposit's
+ * own commit, which tombstoned those copies first (deposit.ts), so its failure is not the request's: the deposit
+ * that happened is answered as such, and a copy that could not be dropped now is left to its tombstone. (A
+ * delete retires before its record goes, and fails if it cannot: delete.ts.)
  */
 export async function retireStaleCopies(
   ctx: ServerContext,

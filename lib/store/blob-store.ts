@@ -8,9 +8,8 @@ import { fsyncDir, renameDurable, tempName, writeFileDurable } from './durable-f
 import { KeyedMutex } from './keyed-mutex.js'
 import { Layout } from './layout.js'
 import { lockDataDir } from './dir-lock.js'
-import { parseRecord, type CommitInfo } from './file-record.js'
+import { parseRecord, type CommitHooks, type CommitInfo, type Committed } from './file-record.js'
 import { Upload } from './upload.js'
-
 
 /**
  * The atomic, crash-safe file store of one node.
@@ -153,10 +152,18 @@ export class BlobStore {
     return new Upload(this, tempName(this.layout.tmp, 'upload'))
   }
 
-  /** Called by Upload.commit; see the class comment for the order of moves. */
-  async commitUpload(temp: string, owner: string, name: string, commit: CommitInfo): Promise<FileInfo> {
+  /**
+   * Called by Upload.commit; see the class comment for the order of moves. Resolves with the new record and the
+   * one it superseded, if any, as read under the owner's lock: a deposit that raced this one may have replaced
+   * the record its caller saw before the body. `beforeReplace` runs under that lock with the record about to be
+   * superseded, before anything changes: what the caller must remember of it (its mirrors' copies) is durable
+   * before the record forgets it; if it throws, nothing is committed.
+   */
+  async commitUpload(temp: string, owner: string, name: string, commit: CommitInfo, hooks: CommitHooks = {}): Promise<Committed> {
     return this.#mutex.run(owner, async () => {
       const entries = this.#entries(owner)
+      const old = entries.get(name)
+      if (old && hooks.beforeReplace) await hooks.beforeReplace(old)
       await renameDurable(temp, this.layout.blob(owner, commit.sha256))
       const info: FileInfo = { name, ...commit, storedAt: new Date().toISOString() }
       try {
@@ -166,10 +173,9 @@ export class BlobStore {
         await this.#dropBlobIfUnused(owner, commit.sha256)
         throw err
       }
-      const old = entries.get(name)
       entries.set(name, info)
       if (old && old.sha256 !== info.sha256) await this.#dropBlobIfUnused(owner, old.sha256)
-      return info
+      return { info, replaced: old }
     })
   }
 
@@ -255,14 +261,24 @@ export class BlobStore {
    */
   async deleteVersion(owner: string, name: string, sha256: string): Promise<FileInfo | undefined> {
     if (!this.hasClient(owner)) return undefined
-    return this.#remove(owner, name, sha256)
+    return this.#remove(owner, name, (info) => info.sha256 === sha256)
   }
 
-  async #remove(owner: string, name: string, sha256?: string): Promise<FileInfo | undefined> {
+  /**
+   * Removes the name only while its record is still `expected`, the very object the caller read (as
+   * updateRecordIf): a delete that has retired the copies `expected` names must not remove a record that has
+   * gained a copy since (a repair push), or that copy would outlive every record of it. Resolves with whether
+   * it was removed.
+   */
+  async deleteRecordIf(owner: string, expected: FileInfo): Promise<boolean> {
+    return (await this.#remove(owner, expected.name, (info) => info === expected)) !== undefined
+  }
+
+  async #remove(owner: string, name: string, matches: (info: FileInfo) => boolean = () => true): Promise<FileInfo | undefined> {
     return this.#mutex.run(owner, async () => {
       const entries = this.#entries(owner)
       const info = entries.get(name)
-      if (!info || (sha256 !== undefined && info.sha256 !== sha256)) return undefined
+      if (!info || !matches(info)) return undefined
       await rm(this.layout.meta(owner, name), { force: true })
       await fsyncDir(this.layout.files(owner))
       entries.delete(name)

@@ -8,6 +8,17 @@ export interface CommitInfo {
   mirrors?: string[]
 }
 
+/** What a commit installed, and the record it superseded (read under the store's lock). */
+export interface Committed {
+  info: FileInfo
+  replaced?: FileInfo
+}
+
+export interface CommitHooks {
+  /** Runs before a record is superseded, with that record (see BlobStore.commitUpload). */
+  beforeReplace?: (old: FileInfo) => Promise<void>
+}
+
 /**
  * A metadata file's content, checked: only well-formed records of our own may enter the index. A record that
  * fails here is skipped (and blocks garbage collection for its client), never guessed at.

@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises'
 import type { FileInfo } from '../protocol/messages.js'
-import type { CommitInfo } from './file-record.js'
+import type { CommitHooks, CommitInfo, Committed } from './file-record.js'
 import { FileSink } from './file-sink.js'
 
 /**
@@ -8,7 +8,7 @@ import { FileSink } from './file-sink.js'
  * upload can end in (so the store owns uploads and an upload knows nothing else of the store).
  */
 export interface UploadCommitter {
-  commitUpload(temp: string, owner: string, name: string, info: CommitInfo): Promise<FileInfo>
+  commitUpload(temp: string, owner: string, name: string, info: CommitInfo, hooks?: CommitHooks): Promise<Committed>
   commitRepair(temp: string, owner: string, name: string, sha256: string): Promise<FileInfo | undefined>
 }
 
@@ -27,9 +27,9 @@ export class Upload {
     this.stream.on('error', () => {})
   }
 
-  async commit(owner: string, name: string, info: CommitInfo): Promise<FileInfo> {
+  async commit(owner: string, name: string, info: CommitInfo, hooks?: CommitHooks): Promise<Committed> {
     if (!this.stream.closed) throw new Error('commit before the upload stream closed')
-    return this.store.commitUpload(this.path, owner, name, info)
+    return this.store.commitUpload(this.path, owner, name, info, hooks)
   }
 
   /** Ends a repair fetch: see BlobStore.commitRepair (undefined: the name changed meanwhile, bytes discarded). */

@@ -16,7 +16,7 @@ t.test('concurrent repairs of one version share one fetch; another version gets 
   const body = Buffer.from('a file')
   const upload = store.beginUpload()
   await pipeline(Readable.from([body]), upload.stream)
-  const info = await upload.commit(owner, 'f', { size: body.length, sha256: createHash('sha256').update(body).digest('hex'), replicas: 0 })
+  const { info } = await upload.commit(owner, 'f', { size: body.length, sha256: createHash('sha256').update(body).digest('hex'), replicas: 0 })
   const log = pino({ level: 'silent' })
   const NO_MIRRORS = { live: () => [], resolve: (node: string) => node }
   t.equal(repairUnderWay(store, owner, info), undefined, 'none before')

@@ -19,7 +19,7 @@ const MIRRORS = ['m:1', 'm:2']
 async function deposit(store: BlobStore, owner: string, body: string, replicas: number, mirrors: string[]): Promise<FileInfo> {
   const upload = store.beginUpload()
   await pipeline(Readable.from([Buffer.from(body)]), upload.stream)
-  return upload.commit(owner, 'f', { size: body.length, sha256: sha(body), replicas, mirrors })
+  return (await upload.commit(owner, 'f', { size: body.length, sha256: sha(body), replicas, mirrors })).info
 }
 
 async function setup(t: Test, replicas: number, mirrors: string[]) {

@@ -15,7 +15,7 @@ async function put(store: BlobStore, owner: string, name: string, body: Buffer) 
   const upload = store.beginUpload()
   try {
     await pipeline(Readable.from([body]), upload.stream)
-    return await upload.commit(owner, name, { size: body.length, sha256: sha(body), replicas: 0 })
+    return (await upload.commit(owner, name, { size: body.length, sha256: sha(body), replicas: 0 })).info
   } finally {
     await upload.discard()
   }

@@ -58,7 +58,7 @@ t.test('retireCopies drops a version at once where it can and tombstones the res
   t.equal(tombstones.all().length, 2, 'nothing to retire changes nothing')
 })
 
-t.test('retryTombstones carries out those whose mirror is live, and spares a copy wanted again', async (t) => {
+t.test('retryTombstones carries out those whose mirror is live, and spares a copy the record places there', async (t) => {
   const records = new Map<string, FileInfo>([['again', { name: 'again', size: 1, sha256: V1, replicas: 1, storedAt: 'x', mirrors: ['m1'] }]])
   const { deps, tombstones, drops } = await setup(t, { live: ['m1', 'm3'], failing: ['m3'], records })
   const gone: Tombstone = { owner: OWNER, name: 'gone', sha256: V1, mirror: 'm1' }
@@ -78,7 +78,11 @@ t.test('retryTombstones carries out those whose mirror is live, and spares a cop
     ],
     'dropped: the deleted file, the older version of a name re-deposited since, a file of an owner the primary forgot',
   )
-  t.same(tombstones.all(), [down, failing], 'kept: the one on a mirror still down, the one whose drop failed')
+  t.same(
+    tombstones.all(),
+    [wanted, down, failing],
+    'kept: the one whose copy the record names (wanted again, or about to be forgotten), the one on a mirror still down, the one whose drop failed',
+  )
 })
 
 t.test('retryTombstones clears, without a drop, those naming a mirror that is no member (removed, or pre-identity)', async (t) => {

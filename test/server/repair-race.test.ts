@@ -51,7 +51,7 @@ function onRepairCommit(store: BlobStore, meanwhile: () => Promise<unknown>) {
 async function storeDeposit(store: BlobStore, id: string, body: Buffer) {
   const upload = store.beginUpload()
   await pipeline(Readable.from([body]), upload.stream)
-  return upload.commit(id, 'f', { size: body.length, sha256: sha(body), replicas: 0, mirrors: [] })
+  return (await upload.commit(id, 'f', { size: body.length, sha256: sha(body), replicas: 0, mirrors: [] })).info
 }
 
 const drain = () => new Writable({ write: (_c, _e, cb) => cb() })

@@ -1,76 +1,22 @@
 import { createHash } from 'node:crypto'
-import { EventEmitter } from 'node:events'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Readable, Writable } from 'node:stream'
+import { Readable } from 'node:stream'
 import pino from 'pino'
-import t, { type Test } from 'tap'
-import { DepositoClient } from '../../lib/client/client.js'
+import t from 'tap'
 import type { Membership } from '../../lib/cluster/membership.js'
 import { PeerAuth } from '../../lib/cluster/peer-auth.js'
 import { PeerClient } from '../../lib/cluster/peer-client.js'
 import { retryTombstones, Tombstones, type Tombstone } from '../../lib/cluster/tombstones.js'
-import type { DepositoServer, ServerOptions } from '../../lib/server/server.js'
+import type { DepositoServer } from '../../lib/server/server.js'
+import { SECRET, inProcessCluster as cluster, type Entry } from '../helpers/in-process-cluster.js'
 import { rawRequest, replyFields, startServer } from '../helpers/server.js'
 import { flipByte } from '../helpers/store-files.js'
 
 // The repair pass end to end, in process: a mirror's rotten or vanished copy is replaced, a delete reaches a
 // mirror that was down, and drops only ever remove the version they name. Stores are inspected directly.
 
-const SECRET = Buffer.from('a test cluster secret, long enough')
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex')
-
-async function cluster(t: Test, options: Partial<ServerOptions> = {}) {
-  const { log, lines, waitFor } = captureLog()
-  const common = { log, secret: SECRET, heartbeatIntervalMs: 20, repairIntervalMs: 50, downGraceMs: 60_000, replicaStallMs: 2_000, replicaAckMs: 5_000, ...options }
-  const root = t.testdir()
-  const primary = await startServer(t, { ...common, dataDir: join(root, 'primary') })
-  const joinAt = `127.0.0.1:${primary.address.port}`
-  const mirrorOptions = (k: number, port = 0) => ({ ...common, dataDir: join(root, `mirror-${k}`), join: joinAt, port })
-  const mirrors = [await startServer(t, mirrorOptions(0)), await startServer(t, mirrorOptions(1))]
-  await waitFor('mirrors to join', (e) => e.msg === 'mirror joined', 2)
-  const client = new DepositoClient({ server: { host: '127.0.0.1', port: primary.address.port } })
-  const addressOf = (node: DepositoServer) => `127.0.0.1:${node.address.port}`
-  return { root, primary, mirrors, client, mirrorOptions, addressOf, lines, waitFor }
-}
-
-type Entry = { msg?: string; name?: string; mirror?: string }
-
-/**
- * A debug-level logger shared by a test's nodes, whose entries the test can read and await: how it knows a
- * repair pass has run or a step is done, without polling.
- */
-function captureLog() {
-  const lines: Entry[] = []
-  const events = new EventEmitter()
-  const capture = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString().split('\n')) {
-        if (!line) continue
-        lines.push(JSON.parse(line) as Entry)
-        events.emit('line')
-      }
-      cb()
-    },
-  })
-  /** Resolves once `count` entries match (those logged already included). */
-  const waitFor = (what: string, match: (e: Entry) => boolean, count = 1) =>
-    new Promise<void>((resolve, reject) => {
-      const check = () => {
-        if (lines.filter(match).length < count) return
-        events.off('line', check)
-        clearTimeout(timer)
-        resolve()
-      }
-      const timer = setTimeout(() => {
-        events.off('line', check)
-        reject(new Error(`timed out waiting for ${what}`))
-      }, 15_000)
-      events.on('line', check)
-      check()
-    })
-  return { log: pino({ level: 'debug' }, capture), lines, waitFor }
-}
 
 const holds = async (node: DepositoServer, id: string, name: string, body: Buffer) =>
   node.store.hasClient(id) &&
@@ -111,7 +57,6 @@ t.test('a delete reaches a mirror that was down at the time', async (t) => {
   await m1.close(0)
   await waitFor('m1 to be marked down', (e) => e.msg === 'mirror is down' && e.mirror === m1Address)
   await client.delete('d')
-  t.notOk(mirrors[0]!.store.stat(id, 'd'), 'the live mirror dropped it at once')
   const tombstones = join(primary.store.layout.root, 'tombstones.json')
   t.match(JSON.parse(await readFile(tombstones, 'utf8')), { copies: [{ owner: id, name: 'd', sha256: sha(body), mirror: m1.identity.id }] }, 'a tombstone for m1, by id')
 
@@ -121,6 +66,9 @@ t.test('a delete reaches a mirror that was down at the time', async (t) => {
   await waitFor('the stale copy to go and its tombstone with it', (e) => e.msg === 'tombstones cleared')
   t.notOk(back.store.stat(id, 'd'), 'the stale copy is gone')
   t.ok(await cleared(), 'and the tombstone is cleared')
+  // Not checked at the delete's reply: a repair pass in the moment between the drop and the record's removal
+  // may re-copy the file there, and then retires that copy itself once it finds the record gone.
+  t.notOk(mirrors[0]!.store.stat(id, 'd'), 'the live mirror holds it no more')
 })
 
 t.test('a drop names its version: a newer deposit of the name is never removed', async (t) => {

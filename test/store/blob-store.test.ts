@@ -12,7 +12,7 @@ async function deposit(store: BlobStore, owner: string, name: string, content: s
   const data = Buffer.from(content)
   const upload = store.beginUpload()
   await pipeline(Readable.from([data.subarray(0, 3), data.subarray(3)]), upload.stream)
-  return upload.commit(owner, name, { size: data.length, sha256: sha(data), replicas })
+  return (await upload.commit(owner, name, { size: data.length, sha256: sha(data), replicas })).info
 }
 
 async function readBlob(store: BlobStore, owner: string, name: string): Promise<Buffer> {
@@ -274,7 +274,7 @@ t.test('concurrent commits of one name end with one consistent version', async (
   const uploads = contents.map(() => store.beginUpload())
   await Promise.all(uploads.map((u, i) => pipeline(Readable.from([contents[i]]), u.stream)))
   const infos = await Promise.all(uploads.map((u, i) =>
-    u.commit(id, 'race', { size: contents[i].length, sha256: sha(contents[i]), replicas: 1 })))
+    u.commit(id, 'race', { size: contents[i].length, sha256: sha(contents[i]), replicas: 1 }).then((c) => c.info)))
   const final = store.stat(id, 'race')
   t.ok(final && infos.some((i) => i.sha256 === final.sha256 && i.storedAt === final.storedAt), 'one of the commits won')
   const bytes = await readBlob(store, id, 'race')

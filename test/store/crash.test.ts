@@ -21,7 +21,7 @@ async function deposit(store: BlobStore, owner: string, name: string, content: s
   const data = Buffer.from(content)
   const upload = store.beginUpload()
   await pipeline(Readable.from([data]), upload.stream)
-  return upload.commit(owner, name, { size: data.length, sha256: sha(data), replicas: 1 })
+  return (await upload.commit(owner, name, { size: data.length, sha256: sha(data), replicas: 1 })).info
 }
 
 async function readBlob(store: BlobStore, owner: string, name: string): Promise<Buffer> {
