@@ -97,7 +97,7 @@ t.test('deposit, list, retrieve, change replicas, delete, status, quit', async (
   await s.screen.waitFor(/notes\.txt: 0 replicas asked, 1 copy/)
 
   await s.choose(6)
-  await s.screen.waitFor(/NODE\s+ROLE\s+STATE[^]*primary\s+up[^]*mirror\s+up/)
+  await s.screen.waitFor(/NODE\s+ID\s+ROLE\s+STATE[^]*primary\s+up[^]*mirror\s+up/)
 
   await s.choose(5)
   await s.answer(/File to delete/, KEY.enter)

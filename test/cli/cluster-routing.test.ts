@@ -15,7 +15,7 @@ async function frozenPrimaryAndMirror(t: Test) {
   const frozen = await fakeNode(t, { node: null })
   const mirror = await fakeNode(t, { node: `no:${NODE_B}|papel:espelho|cluster:${NODE_A}|primario:${frozen.address}`, reply: afterRequest(LISTED) })
   const run = (args: string[], env: Record<string, string> = {}) =>
-    runClient(['--server', `${frozen.address},${mirror.address}`, '--response-timeout', '0.3', '--id', ID, ...args], { home: join(t.testdir(), 'home'), env })
+    runClient(['--server', `${frozen.address},${mirror.address}`, '--response-timeout', '1.5', '--id', ID, ...args], { home: join(t.testdir(), 'home'), env })
   return { frozen, mirror, run }
 }
 
@@ -36,9 +36,9 @@ t.test('a frozen primary: list is served by the mirror, said on stderr (text) or
 
 t.test('DEPOSITO_RESPONSE_TIMEOUT sets the bound; a lone frozen node is UNREACHABLE, saying so', async (t) => {
   const frozen = await fakeNode(t, { node: null })
-  const r = await runClient(['list'], { home: join(t.testdir(), 'home'), port: frozen.port, env: { DEPOSITO_RESPONSE_TIMEOUT: '0.3', DEPOSITO_ID: ID } })
+  const r = await runClient(['list'], { home: join(t.testdir(), 'home'), port: frozen.port, env: { DEPOSITO_RESPONSE_TIMEOUT: '1.5', DEPOSITO_ID: ID } })
   t.equal(r.code, EXIT.UNREACHABLE)
-  t.equal(r.stderr, `deposito: UNREACHABLE: the server at ${frozen.address} accepted the connection but did not answer within 0.3 s\n`)
+  t.equal(r.stderr, `deposito: UNREACHABLE: the server at ${frozen.address} accepted the connection but did not answer within 1.5 s\n`)
   for (const bad of ['0', 'soon', '-1', '3601']) {
     const u = await runClient(['--response-timeout', bad, 'list'], { home: join(t.testdir(), 'home') })
     t.equal(u.code, EXIT.USAGE, `--response-timeout ${bad}`)

@@ -28,7 +28,7 @@ async function node(t: Test, who: string) {
 async function mirrorBehindFrozenPrimary(t: Test) {
   const frozen = await fakeNode(t, { node: null })
   const mirror = await node(t, `no:${NODE_B}|papel:espelho|cluster:${NODE_A}|primario:${frozen.address}`)
-  const client = new DepositoClient({ server: [frozen, mirror].map((n) => parseAddress(n.address)), responseTimeoutMs: 300, id: '0c1f6c8e-3f1e-4d5b-9b5e-2f8a7c6d5e4f' })
+  const client = new DepositoClient({ server: [frozen, mirror].map((n) => parseAddress(n.address)), responseTimeoutMs: 1_500, id: '0c1f6c8e-3f1e-4d5b-9b5e-2f8a7c6d5e4f' })
   const note = `deposito: served by mirror ${mirror.address} (node 2b2b2b2b); the primary at ${frozen.address} did not answer\n`
   return { client, mirror, note }
 }

@@ -15,7 +15,7 @@ async function primary(t: Parameters<typeof fakeNode>[0]) {
 }
 
 const client = (home: string, ...addresses: string[]) =>
-  new DepositoClient({ server: addresses.map(parseAddress), responseTimeoutMs: 300, identity: new IdentityFile(home) })
+  new DepositoClient({ server: addresses.map(parseAddress), responseTimeoutMs: 1_500, identity: new IdentityFile(home) })
 
 t.test('localhost:P and 127.0.0.1:P reach one id; a mirror of the same cluster too', async (t) => {
   const home = t.testdir()

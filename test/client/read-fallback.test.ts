@@ -7,7 +7,7 @@ import { FILE_FIELDS, NODE_A, NODE_B, abandoned, afterRequest, fakeNode, ops } f
 
 // Reads go to the primary when it answers; a mirror serves them only when it does not, and says so.
 const ID = '0c1f6c8e-3f1e-4d5b-9b5e-2f8a7c6d5e4f'
-const client = (...addresses: string[]) => new DepositoClient({ server: addresses.map(parseAddress), responseTimeoutMs: 300, id: ID })
+const client = (...addresses: string[]) => new DepositoClient({ server: addresses.map(parseAddress), responseTimeoutMs: 1_500, id: ID })
 const BYTES = Buffer.from('from the mirror')
 const sha = createHash('sha256').update(BYTES).digest('hex')
 const stored = `nome_arquivo:f|tamanho_arquivo:${BYTES.length}|hash_arquivo:${sha}|qtd_replicas:1|data:2024-01-01T00:00:00.000Z`

@@ -5,7 +5,7 @@ import { NODE_A, NODE_B, abandoned, fakeNode, ops } from '../helpers/fake-node.j
 import { closedPort, listen } from '../helpers/fake-server.js'
 
 // Short enough to keep the suite fast, long enough for a loaded machine to answer a local probe.
-const TIMEOUT_MS = 300
+const TIMEOUT_MS = 1_500
 
 
 const router = (...addresses: string[]) => new Router(addresses.map(parseAddress), TIMEOUT_MS)

@@ -13,7 +13,8 @@ import { FILE_FIELDS, NODE_A, NODE_B, abandoned, afterRequest, fakeNode, ops } f
 // Writes go to the primary only: through a mirror to the primary it names, and after a NOT_PRIMARY refusal to
 // the primary the refusal names, once.
 const ID = '0c1f6c8e-3f1e-4d5b-9b5e-2f8a7c6d5e4f'
-const TIMEOUT_MS = 300
+// Long enough for a scripted node to answer on a loaded 2-core box; only frozen nodes ever wait it out.
+const TIMEOUT_MS = 1_500
 const client = (addresses: string[], extra: { id?: string; identity?: IdentityFile } = { id: ID }) =>
   new DepositoClient({ server: addresses.map(parseAddress), responseTimeoutMs: TIMEOUT_MS, ...extra })
 const notPrimary = (to: string) => `status:error|code:NOT_PRIMARY|message:this node is a mirror; writes go to the primary at ${to}|primario:${to}\n`

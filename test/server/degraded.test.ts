@@ -53,5 +53,5 @@ t.test('with a mirror down, an identical re-deposit and a new one are DEGRADED, 
   await waitFor('the repair pass to copy the new file to the mirror that is back', (e) => e.msg === 'repaired replica count' && e.name === 'new')
   t.equal(back.store.stat(id, 'new')?.sha256, sha('new'), 'the mirror that was down now holds the new file')
   t.equal(back.store.stat(id, 'same.txt')?.sha256, sha(bytes), 'and still the re-deposited one')
-  for (const name of ['new', 'same.txt']) t.same([...primary.store.stat(id, name)!.mirrors!].sort(), [addressOf(mirrors[0]!), downAddress].sort(), `${name} is recorded on both`)
+  for (const name of ['new', 'same.txt']) t.same([...primary.store.stat(id, name)!.mirrors!].sort(), [mirrors[0]!.identity.id, down.identity.id].sort(), `${name} is recorded on both, by node id`)
 })

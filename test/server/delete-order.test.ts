@@ -41,13 +41,13 @@ t.test('a crash between a delete and its record leaves no copy that nothing will
   await t.rejects(client.delete('d'), /crash injected/)
   await primary.close(0)
   t.equal(live.store.stat(id, 'd'), undefined, 'the live mirror had dropped its copy before the record went')
-  t.match(await tombstonesOf(primary.store), [{ mirror: downAddress }], 'the mirror that was down has a tombstone')
+  t.match(await tombstonesOf(primary.store), [{ mirror: down.identity.id }], 'the mirror that was down has a tombstone, by node id')
 
   const restarted = await startServer(t, { ...primaryOptions(), repairIntervalMs: 50, heartbeatIntervalMs: 20 })
   t.equal(restarted.store.stat(id, 'd'), undefined, 'the record is gone for good')
   const back = await startServer(t, mirrorOptions(1, Number(downAddress.split(':')[1])))
   t.equal(back.store.stat(id, 'd')?.sha256, sha(body), 'the mirror comes back with its copy')
-  await waitFor('the restarted primary to carry out the tombstone', (e) => e.msg === 'stale copy removed from a mirror' && e.mirror === downAddress)
+  await waitFor('the restarted primary to carry out the tombstone', (e) => e.msg === 'stale copy removed from a mirror' && e.mirror === down.identity.id)
   t.equal(back.store.stat(id, 'd'), undefined, 'no mirror holds the deleted version')
 })
 

@@ -31,8 +31,8 @@ t.test('two deposits racing over a name retire every superseded version from eve
   const doneC = await depositC
 
   t.equal(primary.store.stat(id, 'doc')?.sha256, sha(c), 'C is the current version')
-  const [first] = placeReplicas(id, 'doc', mirrors.map(addressOf), 1)
-  t.same(doneC.mirrors, [first], 'C is on one mirror')
+  const [first] = placeReplicas(id, 'doc', mirrors.map((m) => m.identity.id), 1)
+  t.same(doneC.mirrors, [addressOf(mirrors.find((m) => m.identity.id === first)!)], 'C is on one mirror')
   for (const mirror of mirrors) {
     const held = mirror.store.stat(id, 'doc')?.sha256
     t.ok(held === undefined || held === sha(c), `${addressOf(mirror)} holds no superseded version`)
@@ -43,7 +43,7 @@ t.test('two deposits racing over a name retire every superseded version from eve
 
 t.test('a crash right after a replacing commit still retires the replaced version: it was tombstoned first', async (t) => {
   // No heartbeats (joining marked both mirrors up): a ping timed out under load must not move a copy elsewhere.
-  const { primary, mirrors, client, addressOf, waitFor } = await inProcessCluster(t, { heartbeatIntervalMs: 60_000 })
+  const { primary, mirrors, client, waitFor } = await inProcessCluster(t, { heartbeatIntervalMs: 60_000 })
   const [a, b] = [Buffer.from('version A, on both mirrors'), Buffer.from('version B, on one')]
   t.equal((await client.deposit(Readable.from([a]), { name: 'doc', size: a.length, replicas: 2 })).mirrors.length, 2)
   const id = await client.id()
@@ -56,7 +56,7 @@ t.test('a crash right after a replacing commit still retires the replaced versio
   await t.rejects(client.deposit(Readable.from([b]), { name: 'doc', size: b.length, replicas: 1 }))
   t.equal(primary.store.stat(id, 'doc')?.sha256, sha(b), 'B was committed')
   const [kept] = primary.store.stat(id, 'doc')!.mirrors!
-  const other = mirrors.find((m) => addressOf(m) !== kept)!
-  await waitFor('the repair pass to carry out the tombstone', (e) => e.msg === 'stale copy removed from a mirror' && e.mirror === addressOf(other))
+  const other = mirrors.find((m) => m.identity.id !== kept)!
+  await waitFor('the repair pass to carry out the tombstone', (e) => e.msg === 'stale copy removed from a mirror' && e.mirror === other.identity.id)
   t.equal(other.store.stat(id, 'doc'), undefined, 'A is gone from the mirror B did not go to')
 })
