@@ -28,8 +28,11 @@ export function buildProgram(): Command {
     .option('-d, --data <dir>', 'where files are stored', SERVER_DEFAULTS.dataDir)
     .option('--default-replicas <n>', 'replicas for a deposit that does not ask', integer(0, 64), SERVER_DEFAULTS.defaultReplicas)
     .option('--max-header-bytes <n>', 'longest request line accepted', integer(256, 1 << 20), SERVER_DEFAULTS.maxHeaderBytes)
+    .option('--header-timeout <seconds>', 'the whole request line must arrive within this of the accept', integer(1, 3600), SERVER_DEFAULTS.headerTimeoutMs / 1000)
     .option('--idle-timeout <seconds>', 'drop a connection silent this long', integer(1, 86_400), SERVER_DEFAULTS.idleTimeoutMs / 1000)
-    .option('--max-connections <n>', 'connections served at once; more are refused with BUSY', integer(1, 100_000), SERVER_DEFAULTS.maxConnections)
+    .option('--max-connections <n>', 'client connections at once; when full, the oldest without a whole request line is dropped, else BUSY', integer(1, 1_000_000), SERVER_DEFAULTS.maxConnections)
+    .option('--max-peer-connections <n>', 'connections from other nodes of the cluster, counted apart', integer(1, 100_000), SERVER_DEFAULTS.maxPeerConnections)
+    .option('--hello-rate <n>', 'new client ids per source address per minute; more get BUSY', integer(1, 1_000_000), SERVER_DEFAULTS.helloRate)
     .option('--shutdown-grace <seconds>', 'how long in-flight requests may finish after SIGTERM', integer(0, 3600), SERVER_DEFAULTS.shutdownGraceMs / 1000)
     .option('--secret-file <file>', 'cluster secret shared by all nodes (or env DEPOSITO_SECRET); needed for --join')
     .option('--join <host:port>', 'register as a mirror of the primary at this address')
@@ -57,8 +60,11 @@ interface Flags {
   data: string
   defaultReplicas: number
   maxHeaderBytes: number
+  headerTimeout: number
   idleTimeout: number
   maxConnections: number
+  maxPeerConnections: number
+  helloRate: number
   shutdownGrace: number
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent'
   secretFile?: string
@@ -118,8 +124,11 @@ export async function main(given: string[] = process.argv): Promise<void> {
       dataDir: flags.data,
       defaultReplicas: flags.defaultReplicas,
       maxHeaderBytes: flags.maxHeaderBytes,
+      headerTimeoutMs: flags.headerTimeout * 1000,
       idleTimeoutMs: flags.idleTimeout * 1000,
       maxConnections: flags.maxConnections,
+      maxPeerConnections: flags.maxPeerConnections,
+      helloRate: flags.helloRate,
       shutdownGraceMs: flags.shutdownGrace * 1000,
       heartbeatIntervalMs: flags.heartbeatInterval * 1000,
       repairIntervalMs: flags.repairInterval * 1000,

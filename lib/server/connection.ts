@@ -6,6 +6,7 @@ import { DepositoError, toDepositoError } from '../protocol/errors.js'
 import { decodeFields, type Fields } from '../protocol/fields.js'
 import { encodeError, encodeOk, parseRequest, type Request } from '../protocol/messages.js'
 import { HeaderSplitter } from '../streams/header-splitter.js'
+import type { Admission } from './admission.js'
 
 /**
  * One client connection carries one request: a header line, an optional body, the client's half-close, then the
@@ -19,6 +20,8 @@ import { HeaderSplitter } from '../streams/header-splitter.js'
  */
 export interface ConnectionLimits {
   maxHeaderBytes: number
+  /** The whole request line must be in this long after the accept, however steadily its bytes trickle. */
+  headerTimeoutMs: number
   idleTimeoutMs: number
   lingerMs: number
 }
@@ -38,6 +41,7 @@ export class Exchange {
     readonly socket: Socket,
     public log: Logger,
     readonly limits: ConnectionLimits,
+    readonly admission: Admission,
   ) {
     this.body = new HeaderSplitter({ maxBytes: limits.maxHeaderBytes })
     socket.pipe(this.body)
@@ -45,14 +49,19 @@ export class Exchange {
     this.body.on('error', () => {})
     socket.on('error', (err) => this.body.destroy(err))
     socket.on('close', () => {
+      admission.remove(this)
       if (!this.body.writableEnded) this.body.destroy(new DepositoError('CONNECTION_LOST', 'the client went away mid-request'))
     })
     socket.setTimeout(limits.idleTimeoutMs, () => this.#onIdle())
     // The idle timer restarts at every byte, so a header dribbled one byte at a time would hold a connection
-    // slot for hours; the whole header line must arrive within one idle period of the accept.
-    const headerDeadline = setTimeout(() => this.#onIdle(), limits.idleTimeoutMs).unref()
-    const clear = () => clearTimeout(headerDeadline)
-    this.body.header.then(clear, clear)
+    // slot for hours: the line has a deadline of its own, counted from the accept.
+    const headerDeadline = setTimeout(() => this.#headerLate(), limits.headerTimeoutMs).unref()
+    admission.add(this)
+    const done = () => {
+      clearTimeout(headerDeadline)
+      admission.headerDone(this)
+    }
+    this.body.header.then(done, done)
   }
 
   /** True while a request is being served: shutdown lets these finish and closes the rest at once. */
@@ -73,6 +82,14 @@ export class Exchange {
     } finally {
       this.#busy = false
     }
+  }
+
+  /**
+   * This connection is another node of the cluster (its peer header verified, or a PSK handshake): it moves to
+   * the peers' connection budget. Throws BUSY when that budget is spent.
+   */
+  markPeer(): void {
+    this.admission.markPeer(this)
   }
 
   /** Sends the success line; with `stream`, pipes it (through `stages`) after the line and ends the reply with it. */
@@ -109,6 +126,10 @@ export class Exchange {
     this.socket.unpipe(this.body)
     if (!this.body.destroyed) this.body.destroy()
     this.socket.resume()
+  }
+
+  #headerLate(): void {
+    this.refuse(new DepositoError('TIMEOUT', `the request line did not arrive within ${this.limits.headerTimeoutMs / 1000} s`))
   }
 
   #onIdle(): void {

@@ -8,6 +8,7 @@ import type { BlobStore } from '../store/blob-store.js'
 import type { ReplicaDeps } from '../cluster/replica-count.js'
 import type { Scrubber } from '../cluster/scrub.js'
 import type { Tombstones } from '../cluster/tombstones.js'
+import type { RateLimiter } from './rate-limit.js'
 
 /** What a node that is part of a cluster (it has a secret) can do beyond storing files. */
 export interface ClusterContext {
@@ -37,6 +38,8 @@ export interface ServerContext {
   cluster?: ClusterContext
   /** True once the node is stopping: long work (a mirror's scrub) ends early. */
   stopped: () => boolean
+  /** Spends one of a source address's new ids (`hello` without one). */
+  helloLimit: RateLimiter
 }
 
 export function liveMirrors(ctx: ServerContext): string[] {

@@ -60,6 +60,9 @@ async function hello(clientId: string | undefined, exchange: Exchange, ctx: Serv
     return exchange.ok({ id_cliente: clientId, novo: 0, ...self })
   }
   if (isMirror(ctx)) throw notPrimary(ctx)
+  // Each id costs directories and fsyncs, and the store keeps every id for ever.
+  const source = exchange.socket.remoteAddress ?? 'unknown'
+  if (!ctx.helloLimit.take(source)) throw new DepositoError('BUSY', `too many new ids from ${source}; try again in a minute`)
   const id = await ctx.store.issueClientId()
   exchange.log.info({ client: id }, 'issued a new client id')
   return exchange.ok({ id_cliente: id, novo: 1, ...self })

@@ -16,6 +16,7 @@ import { replicate } from './replicate.js'
 export async function handlePeerRequest(request: PeerRequest, exchange: Exchange, ctx: ServerContext): Promise<void> {
   const cluster = requireCluster(ctx)
   cluster.auth.verify(exchange.headerLine, exchange.headerFields)
+  exchange.markPeer()
   switch (request.op) {
     case 'join': {
       if (isMirror(ctx)) throw notPrimary(ctx)

@@ -4,7 +4,9 @@ import type { Logger } from 'pino'
 import { DepositoError } from '../protocol/errors.js'
 import { DEFAULT_PORT, encodeError } from '../protocol/messages.js'
 import { BlobStore } from '../store/blob-store.js'
+import { Admission, type AdmissionLimits } from './admission.js'
 import { Exchange, type ConnectionLimits } from './connection.js'
+import { RateLimiter } from './rate-limit.js'
 import type { ClusterContext, ServerContext } from './context.js'
 import { advertisedAddress, startHeartbeats } from '../cluster/heartbeat.js'
 import { joinPrimary } from '../cluster/join.js'
@@ -23,12 +25,13 @@ import { createLogger } from './logger.js'
  * Stopping closes the listener, cuts idle connections, gives in-flight requests `shutdownGraceMs` to finish,
  * then cuts the rest (their pipelines fail and their temp files go, so nothing is left half-written).
  */
-export interface ServerOptions extends ConnectionLimits {
+export interface ServerOptions extends ConnectionLimits, AdmissionLimits {
   host: string
   port: number
   dataDir: string
   defaultReplicas: number
-  maxConnections: number
+  /** New client ids (`hello` without one) per source address per minute. */
+  helloRate: number
   shutdownGraceMs: number
   log: Logger
   /** The cluster secret; without it the node stands alone and refuses peer requests. */
@@ -54,9 +57,14 @@ export const SERVER_DEFAULTS: Omit<ServerOptions, 'log'> = {
   dataDir: './data',
   defaultReplicas: 0,
   maxHeaderBytes: 8192,
+  headerTimeoutMs: 10_000,
   idleTimeoutMs: 30_000,
   lingerMs: 2_000,
-  maxConnections: 256,
+  // Sized for thousands of idle sockets: what keeps slow clients from locking others out is the header deadline
+  // and the eviction of pending connections (admission.ts), not a small limit.
+  maxConnections: 4096,
+  maxPeerConnections: 256,
+  helloRate: 30,
   shutdownGraceMs: 10_000,
   heartbeatIntervalMs: 2_000,
   repairIntervalMs: 60_000,
@@ -69,6 +77,7 @@ export const SERVER_DEFAULTS: Omit<ServerOptions, 'log'> = {
 export class DepositoServer {
   readonly #server: Server
   readonly #exchanges = new Set<Exchange>()
+  readonly #admission: Admission
   /** Requests still running, cleanup included: close() waits for them so no temp file outlives the server. */
   readonly #serving = new Set<Promise<void>>()
   readonly #options: ServerOptions
@@ -79,12 +88,14 @@ export class DepositoServer {
 
   private constructor(options: ServerOptions, store: BlobStore, identity: NodeIdentity, cluster: ClusterContext | undefined) {
     this.#options = options
+    this.#admission = new Admission(options)
     this.#context = {
       store,
       identity,
       defaultReplicas: options.defaultReplicas,
       cluster,
       stopped: () => this.#stopping.signal.aborted,
+      helloLimit: new RateLimiter({ perMinute: options.helloRate }),
     }
     // Half-open: the client ends its side to mark the end of its request, and still reads the reply.
     this.#server = createServer({ allowHalfOpen: true }, (socket) => this.#accept(socket))
@@ -148,20 +159,23 @@ export class DepositoServer {
     return this.#context.cluster?.membership.all() ?? []
   }
 
+  /** Connections by kind (admission.ts): pending a request line, clients, peers. */
+  get connections(): { pending: number; clients: number; peers: number } {
+    return this.#admission.counts
+  }
+
   #accept(socket: Socket): void {
     const log = this.#options.log.child({ peer: `${socket.remoteAddress}:${socket.remotePort}` })
-    if (this.#closing || this.#exchanges.size >= this.#options.maxConnections) {
-      const err = this.#closing
-        ? new DepositoError('SHUTTING_DOWN', 'the server is stopping')
-        : new DepositoError('BUSY', `the server is at its limit of ${this.#options.maxConnections} connections; try again shortly`)
-      log.warn({ code: err.code }, err.message)
+    const refusal = this.#closing ? new DepositoError('SHUTTING_DOWN', 'the server is stopping') : this.#admission.makeRoom()
+    if (refusal) {
+      log.warn({ code: refusal.code }, refusal.message)
       socket.on('error', () => {})
-      socket.end(encodeError(err))
+      socket.end(encodeError(refusal))
       socket.resume()
       setTimeout(() => socket.destroy(), this.#options.lingerMs).unref()
       return
     }
-    const exchange = new Exchange(socket, log, this.#options)
+    const exchange = new Exchange(socket, log, this.#options, this.#admission)
     this.#exchanges.add(exchange)
     socket.once('close', () => this.#exchanges.delete(exchange))
     const serving = exchange.serve((request, ex) => handleRequest(request, ex, this.#context))

@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import { readdir } from 'node:fs/promises'
 import { connect, type Socket } from 'node:net'
 import t from 'tap'
-import { rawRequest, replyFields, startServer, waitForEntry } from '../helpers/server.js'
+import { rawRequest, replyFields, startServer, waitForEntry, waitUntil } from '../helpers/server.js'
 
 // The server's limits and its stop: each refusal is one clear line, and a stop never leaves half a file.
 
@@ -25,19 +25,23 @@ async function firstLine(socket: Socket): Promise<Record<string, string>> {
   return replyFields(data.toString().split('\n')[0]!)
 }
 
-t.test('connections over the limit are refused with BUSY', async (t) => {
+t.test('connections over the limit are refused with BUSY when none is still sending its header', async (t) => {
   const server = await startServer(t, { maxConnections: 1 })
   const { port } = server.address
+  const id = replyFields((await rawRequest(port, ['op:hello\n'])).line).id_cliente!
+  await waitUntil('the hello connection to be gone', () => server.connections.clients === 0)
+  // A deposit whose header is in holds its slot: only connections without a whole request line can be evicted.
   const holder = await open(port)
   t.teardown(() => holder.destroy())
+  holder.write(`op:deposit|id_cliente:${id}|tamanho_arquivo:1000|hash_arquivo:${sha('x')}|nome_arquivo:held\n`)
+  await waitForEntry(server.store.layout.tmp)
   const reply = await rawRequest(port, ['op:hello\n'])
   t.same([replyFields(reply.line).status, replyFields(reply.line).code], ['error', 'BUSY'])
   holder.destroy()
   await once(holder, 'close')
-  // The slot frees once the holder's close has been seen; hello retries until then, boundedly.
-  let status = ''
-  for (let i = 0; i < 50 && status !== 'ok'; i++) status = replyFields((await rawRequest(port, ['op:hello\n'])).line).status!
-  t.equal(status, 'ok', 'served again once the slot is free')
+  // The slot frees once the server has seen the holder's close (and cleaned up its upload).
+  await waitUntil('the holder\'s slot to free', () => server.connections.clients === 0)
+  t.equal(replyFields((await rawRequest(port, ['op:hello\n'])).line).status, 'ok', 'served again once the slot is free')
 })
 
 t.test('a silent connection is told TIMEOUT', async (t) => {
@@ -118,14 +122,14 @@ t.test('a commit slower than the idle timeout is not reported as TIMEOUT', async
   t.same([replyFields(reply.line).status, replyFields(reply.line).nome_arquivo], ['ok', 'slow'])
 })
 
-t.test('a header dribbled a byte at a time is cut at the idle timeout', async (t) => {
-  const server = await startServer(t, { idleTimeoutMs: 200, lingerMs: 100 })
+t.test('a header dribbled a byte at a time is cut at the header timeout', async (t) => {
+  const server = await startServer(t, { headerTimeoutMs: 300, lingerMs: 100 })
   const socket = await open(server.address.port)
   const reply = firstLine(socket)
   // A byte every 50 ms keeps the per-byte idle timer alive; only the header deadline can end this.
   const drip = setInterval(() => socket.write('a'), 50)
   t.teardown(() => clearInterval(drip))
-  t.equal((await reply).code, 'TIMEOUT')
+  t.match(await reply, { code: 'TIMEOUT', message: /request line did not arrive within 0.3 s/ })
   clearInterval(drip)
   socket.destroy()
 })

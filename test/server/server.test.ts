@@ -3,6 +3,7 @@ import { once } from 'node:events'
 import { readdir } from 'node:fs/promises'
 import { connect } from 'node:net'
 import t from 'tap'
+import { HOSTILE_HEADERS } from '../helpers/hostile-headers.js'
 import { rawRequest, replyFields, startServer, waitForEntry } from '../helpers/server.js'
 
 // The server spoken to as `nc -N` would: raw bytes in, raw bytes out, so these tests pin the wire format of
@@ -84,16 +85,7 @@ t.test('a bad body is refused, leaves no temp file, and keeps the previous versi
 t.test('malformed headers get one BAD_HEADER line', async (t) => {
   const server = await startServer(t, { maxHeaderBytes: 512 })
   const { port } = server.address
-  const cases: [string, (string | Buffer)[], string][] = [
-    ['garbage', ['garbage\n'], 'BAD_HEADER'],
-    ['unknown op', ['op:explode\n'], 'BAD_HEADER'],
-    ['missing id', ['op:list\n'], 'BAD_HEADER'],
-    ['not UTF-8', [Buffer.from([0x6f, 0x70, 0x3a, 0xff, 0x0a])], 'BAD_HEADER'],
-    ['bad escape', ['op:list|id_cliente:%zz\n'], 'BAD_HEADER'],
-    ['no newline before EOF', ['op:hello'], 'BAD_HEADER'],
-    ['empty name', ['op:retrieve|id_cliente:4f9d7e0e-1a2b-4c3d-8e4f-5a6b7c8d9e0f|nome_arquivo:\n'], 'BAD_NAME'],
-  ]
-  for (const [what, chunks, code] of cases) {
+  for (const [what, chunks, code] of HOSTILE_HEADERS) {
     const { line, bytes } = await rawRequest(port, chunks)
     t.same([replyFields(line).status, replyFields(line).code], ['error', code], what)
     t.equal(bytes.toString().split('\n').length, 2, `${what}: exactly one line`)
