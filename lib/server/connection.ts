@@ -23,6 +23,12 @@ export interface ConnectionLimits {
   lingerMs: number
 }
 
+/** Seals lines to, and checks lines from, the peer whose request this is (lib/cluster/peer-auth.ts, NonceSeal). */
+export interface PeerSeal {
+  seal(line: string): string
+  check(line: string, what: string): void
+}
+
 export type RequestHandler = (request: Request, exchange: Exchange) => Promise<void>
 
 export class Exchange {
@@ -30,6 +36,11 @@ export class Exchange {
   /** The request line as received (peer signatures are checked over these exact bytes), and its fields. */
   headerLine = ''
   headerFields: Fields = {}
+  /**
+   * Set by peer-handlers once the request is authenticated as a peer's: every reply line is sealed with it (the
+   * sender refuses one that is not), and a trailer must carry its seal.
+   */
+  peerSeal: PeerSeal | undefined
   /** open: nothing said yet; replying: a success line is out and its body is flowing; done: nothing more to say. */
   #state: 'open' | 'replying' | 'done' = 'open'
   #busy = false
@@ -80,11 +91,11 @@ export class Exchange {
     this.#drain()
     if (!stream) {
       this.#state = 'done'
-      this.socket.end(encodeOk(fields))
+      this.socket.end(this.#sealed(encodeOk(fields)))
       return
     }
     this.#state = 'replying'
-    this.socket.write(encodeOk(fields))
+    this.socket.write(this.#sealed(encodeOk(fields)))
     await pipeline([stream, ...stages, this.socket])
     this.#state = 'done'
   }
@@ -99,9 +110,13 @@ export class Exchange {
       return
     }
     this.#state = 'done'
-    this.socket.end(encodeError(err))
+    this.socket.end(this.#sealed(encodeError(err)))
     this.#drain()
     setTimeout(() => this.socket.destroy(), this.limits.lingerMs).unref()
+  }
+
+  #sealed(line: string): string {
+    return this.peerSeal ? this.peerSeal.seal(line) : line
   }
 
   /** Stops feeding the request streams and reads the rest of the input into the void until the client ends. */

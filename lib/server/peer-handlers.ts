@@ -10,12 +10,13 @@ import { isMirror, notPrimary } from './roles.js'
 import { replicate } from './replicate.js'
 
 /**
- * Requests one node makes of another (PROTOCOL.md, Between nodes). Each is checked against the cluster secret before anything else; a node
- * started without a secret takes part in no cluster and refuses them all.
+ * Requests one node makes of another (PROTOCOL.md, Between nodes). Each is checked against the cluster secret before
+ * anything else; a node started without a secret takes part in no cluster and refuses them all. Once a request
+ * passes, its reply (an error too) is sealed to its nonce, and so must its trailer be (receive.ts).
  */
 export async function handlePeerRequest(request: PeerRequest, exchange: Exchange, ctx: ServerContext): Promise<void> {
   const cluster = requireCluster(ctx)
-  cluster.auth.verify(exchange.headerLine, exchange.headerFields)
+  exchange.peerSeal = cluster.auth.bind(cluster.auth.verify(exchange.headerLine, exchange.headerFields))
   switch (request.op) {
     case 'join': {
       if (isMirror(ctx)) throw notPrimary(ctx)
