@@ -2,6 +2,7 @@ import type { Socket } from 'node:net'
 import type { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Logger } from 'pino'
+import { clientTag } from '../protocol/client-tag.js'
 import { DepositoError, toDepositoError } from '../protocol/errors.js'
 import { decodeFields, type Fields } from '../protocol/fields.js'
 import { encodeError, encodeOk, parseRequest, type Request } from '../protocol/messages.js'
@@ -77,7 +78,7 @@ export class Exchange {
       this.headerFields = decodeFields(this.headerLine)
       const request = parseRequest(this.headerFields)
       this.#busy = true
-      this.log = this.log.child({ op: request.op, client: 'clientId' in request ? request.clientId : undefined })
+      this.log = this.log.child({ op: request.op, client: 'clientId' in request && request.clientId ? clientTag(request.clientId) : undefined })
       await handle(request, this)
     } catch (err) {
       this.refuse(toDepositoError(err))

@@ -8,6 +8,7 @@ import { DepositoError } from '../protocol/errors.js'
 import { retireStaleCopies } from './stale-copies.js'
 import { deposit, unknownClient } from './deposit.js'
 import { handlePeerRequest } from './peer-handlers.js'
+import { logIssuedId } from './logger.js'
 import { status } from './status.js'
 import { retrieve } from './retrieve.js'
 import { changeReplicas } from './replicas.js'
@@ -64,7 +65,7 @@ async function hello(clientId: string | undefined, exchange: Exchange, ctx: Serv
   }
   if (isMirror(ctx)) throw notPrimary(ctx)
   const id = await ctx.store.issueClientId()
-  exchange.log.info({ client: id }, 'issued a new client id')
+  logIssuedId(exchange.log, id)
   return exchange.ok({ id_cliente: id, novo: 1, ...self })
 }
 

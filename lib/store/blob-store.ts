@@ -10,6 +10,7 @@ import { Layout } from './layout.js'
 import { lockDataDir } from './dir-lock.js'
 import { parseRecord, type CommitInfo } from './file-record.js'
 import { Upload } from './upload.js'
+import { clientTag } from '../protocol/client-tag.js'
 
 
 /**
@@ -70,7 +71,7 @@ export class BlobStore {
           entries.set(info.name, info)
         } catch (err) {
           unreadable++
-          log?.warn({ client: id, file, err }, 'skipping unreadable metadata file')
+          log?.warn({ client: clientTag(id), file, err }, 'skipping unreadable metadata file')
         }
       }
       this.#index.set(id, entries)
