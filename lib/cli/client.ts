@@ -52,7 +52,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env, { json = fals
         .default(DEFAULT_RESPONSE_TIMEOUT_MS, '5')
         .argParser(seconds),
     )
-    .addOption(new Option('--id <uuid>', 'client id to use (default: the one saved for this server)').env('DEPOSITO_ID'))
+    .addOption(new Option('--id <uuid>', 'client id to use (default: the one saved for this server); on a shared machine use DEPOSITO_ID instead: a command line shows in ps').env('DEPOSITO_ID'))
     .option('--json', 'print one JSON document on stdout (errors too)')
     .option('-q, --quiet', 'print nothing on success')
     .option('--progress', 'show a progress bar even when stderr is not a terminal')
@@ -74,6 +74,9 @@ Examples:
   $ deposito-client list
   $ deposito-client retrieve photos.tar -o - | tar x
   $ deposito-client delete bigfile.iso
+
+Your id is the key to your files: on a machine others use, pass it as DEPOSITO_ID or let the saved one be found,
+never as --id (every user can read a command line with ps).
 
 Environment: DEPOSITO_SERVER, DEPOSITO_RESPONSE_TIMEOUT, DEPOSITO_ID, DEPOSITO_HOME (where issued ids are saved; default ~/.config/deposito).
 ${exitCodeTable()}`,

@@ -7,6 +7,7 @@ import type { BlobStore } from '../store/blob-store.js'
 import type { Membership } from './membership.js'
 import { BodyDecoder } from '../streams/body-decoder.js'
 import { hashVerifier } from '../streams/hash-verifier.js'
+import { clientTag } from '../protocol/client-tag.js'
 
 /**
  * Repairs the primary's own copy of a file from a mirror that holds it: retrieves it on the owner's behalf (a
@@ -51,13 +52,13 @@ async function fetchOnce(store: BlobStore, mirrors: MirrorDirectory, owner: stri
         socket.destroy()
       }
       if (await upload.commitRepair(owner, info.name, info.sha256)) {
-        log.info({ owner, name: info.name, mirror }, 'local copy repaired from a mirror')
+        log.info({ owner: clientTag(owner), name: info.name, mirror }, 'local copy repaired from a mirror')
       } else {
-        log.info({ owner, name: info.name, sha256: info.sha256 }, 'the file changed while its copy was being repaired; the fetched copy is discarded')
+        log.info({ owner: clientTag(owner), name: info.name, sha256: info.sha256 }, 'the file changed while its copy was being repaired; the fetched copy is discarded')
       }
       return true
     } catch (err) {
-      log.warn({ owner, name: info.name, mirror, err: (err as Error).message }, 'could not repair the local copy from this mirror')
+      log.warn({ owner: clientTag(owner), name: info.name, mirror, err: (err as Error).message }, 'could not repair the local copy from this mirror')
     } finally {
       await upload.discard()
     }

@@ -1,5 +1,6 @@
 import { DepositoError } from '../protocol/errors.js'
 import { settleReplicas, type ReplicaDeps } from './replica-count.js'
+import { clientTag } from '../protocol/client-tag.js'
 
 /**
  * A mirror leaving the cluster for good (`bin/server remove-mirror`): the disk died, the machine is gone. It is
@@ -44,7 +45,7 @@ export async function removeMirror(deps: ReplicaDeps, node: string): Promise<Rem
       const updated = await store.updateRecordIf(owner, current, { replicas: current.replicas, mirrors: kept })
       if (!updated) continue
       const settled = await settleReplicas(deps, owner, updated, updated.replicas).catch((err: unknown) => {
-        log.warn({ owner, name: info.name, err: (err as Error).message }, 'could not copy a file again after removing a mirror')
+        log.warn({ owner: clientTag(owner), name: info.name, err: (err as Error).message }, 'could not copy a file again after removing a mirror')
         return updated
       })
       if ((settled.mirrors ?? []).some((m) => !kept.includes(m))) copied++

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net'
 import { parseAddress } from '../net/address.js'
 import { openConnection, readReply, type ConnectOptions, type Reply } from '../net/connection.js'
+import { DepositoError } from '../protocol/errors.js'
 import type { Fields } from '../protocol/fields.js'
 import type { PeerAuth } from './peer-auth.js'
 
@@ -38,13 +39,31 @@ export class PeerClient {
   }
 
   /**
+   * Connects, signs the request and starts reading the reply, which is believed only if sealed to this request's
+   * nonce; `seal` signs lines that belong to the request (a replicate's trailer).
+   */
+  async #start(node: string, fields: RequestFields | ((socket: Socket) => RequestFields)) {
+    const socket = await this.#connect(node)
+    const { line, nonce } = this.auth.signRequest(typeof fields === 'function' ? fields(socket) : fields)
+    const { seal, check } = this.auth.bind(nonce)
+    const reply = readReply(socket, (received) => {
+      try {
+        check(received, "the peer's reply")
+      } catch (err) {
+        // What it said may still explain the failure (another secret, a clock far off), but cannot be believed.
+        throw new DepositoError('UNAUTHORIZED', `${(err as Error).message}; it said: ${received.slice(0, 200)}`)
+      }
+    })
+    return { socket, line, reply, seal }
+  }
+
+  /**
    * A signed request without a body; resolves with the reply's fields. `fields` may depend on the connection
    * (a joining mirror names the local address it reached the primary from).
    */
   async request(node: string, fields: RequestFields | ((socket: Socket) => RequestFields)): Promise<Fields> {
-    const socket = await this.#connect(node)
-    const reply = readReply(socket)
-    socket.end(this.auth.sign(typeof fields === 'function' ? fields(socket) : fields))
+    const { socket, line, reply } = await this.#start(node, fields)
+    socket.end(line)
     try {
       return (await reply).fields
     } finally {
@@ -54,12 +73,11 @@ export class PeerClient {
 
   /**
    * A signed request without a body whose reply has one (lines, for `holdings`): the caller reads `body` and
-   * destroys `socket` when done.
+   * destroys `socket` when done. The reply line is authenticated; the lines after it are not.
    */
   async stream(node: string, fields: RequestFields): Promise<Reply & { socket: Socket }> {
-    const socket = await this.#connect(node)
-    const reply = readReply(socket)
-    socket.end(this.auth.sign(fields))
+    const { socket, line, reply } = await this.#start(node, fields)
+    socket.end(line)
     try {
       return { ...(await reply), socket }
     } catch (err) {
@@ -69,14 +87,15 @@ export class PeerClient {
   }
 
   /**
-   * Opens a signed request whose body the caller streams into `socket` (ending it marks the end of the body).
-   * `reply` settles with the peer's answer; it rejects if the peer refuses or the connection drops.
+   * Opens a signed request whose body the caller streams into `socket` (ending it marks the end of the body),
+   * with `seal` for its trailer line. `reply` settles with the peer's answer; it rejects if the peer refuses or
+   * the connection drops.
    */
-  async open(node: string, fields: RequestFields): Promise<{ socket: Socket; reply: Promise<Fields> }> {
-    const socket = await this.#connect(node)
-    const reply = readReply(socket).then(({ fields: f }) => f)
-    reply.catch(() => {})
-    socket.write(this.auth.sign(fields))
-    return { socket, reply }
+  async open(node: string, fields: RequestFields): Promise<{ socket: Socket; reply: Promise<Fields>; seal: (line: string) => string }> {
+    const { socket, line, reply, seal } = await this.#start(node, fields)
+    const answer = reply.then(({ fields: f }) => f)
+    answer.catch(() => {})
+    socket.write(line)
+    return { socket, reply: answer, seal }
   }
 }

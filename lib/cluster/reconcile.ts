@@ -7,6 +7,7 @@ import { decodeFields } from '../protocol/fields.js'
 import { parseCount, type FileInfo } from '../protocol/messages.js'
 import type { BlobStore } from '../store/blob-store.js'
 import type { PeerClient } from './peer-client.js'
+import { clientTag } from '../protocol/client-tag.js'
 
 /**
  * What the primary's records say a mirror holds, checked against what it really holds. The mirror streams one
@@ -54,7 +55,7 @@ export async function reconcileMirror(deps: ReconcileDeps, mirror: string): Prom
     // pushed or deposited since may be newer than the mirror's list.
     const updated = await store.updateRecordIf(owner, info, { replicas: info.replicas, mirrors: info.mirrors!.filter((m) => m !== mirror) })
     if (!updated) continue
-    log.warn({ mirror, owner, name: info.name, sha256: info.sha256 }, 'a mirror lacks a copy its record names')
+    log.warn({ mirror, owner: clientTag(owner), name: info.name, sha256: info.sha256 }, 'a mirror lacks a copy its record names')
     fixed++
   }
   return fixed

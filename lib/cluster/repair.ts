@@ -3,6 +3,7 @@ import { reconcileMirror, scrubMirror } from './reconcile.js'
 import { settleReplicas, type ReplicaDeps } from './replica-count.js'
 import type { Scrubber } from './scrub.js'
 import { retryTombstones } from './tombstones.js'
+import { clientTag } from '../protocol/client-tag.js'
 
 /**
  * The primary's periodic repair pass (the seed checks every 60 s). In order:
@@ -89,9 +90,9 @@ async function scrubLocal(deps: RepairDeps, budget: number, stopped: () => boole
   const { bad } = await deps.scrubber.run(budget, { stopped })
   for (const { owner, info, unreadable } of bad) {
     if (stopped()) return
-    log.error({ owner, name: info.name, sha256: info.sha256, unreadable }, 'scrub found a bad local copy')
+    log.error({ owner: clientTag(owner), name: info.name, sha256: info.sha256, unreadable }, 'scrub found a bad local copy')
     if (!(await fetchFromMirrors(store, membership, owner, info, log).catch(() => false))) {
-      log.error({ owner, name: info.name, sha256: info.sha256, mirrors: info.mirrors }, 'no good copy of a file is reachable')
+      log.error({ owner: clientTag(owner), name: info.name, sha256: info.sha256, mirrors: info.mirrors }, 'no good copy of a file is reachable')
     }
   }
 }
@@ -105,9 +106,9 @@ async function restoreCounts(deps: RepairDeps, downGraceMs: number, stopped: () 
     const holders = (info.mirrors ?? []).filter((m) => live.includes(m)).length
     if ((info.mirrors ?? []).filter(counted).length >= info.replicas || live.length <= holders) continue
     const settled = await settleReplicas(deps, owner, info, info.replicas).catch((err: unknown) => {
-      log.warn({ owner, name: info.name, err: (err as Error).message }, 'repair failed for a file')
+      log.warn({ owner: clientTag(owner), name: info.name, err: (err as Error).message }, 'repair failed for a file')
       return info
     })
-    if (settled !== info) log.info({ owner, name: info.name, mirrors: settled.mirrors }, 'repaired replica count')
+    if (settled !== info) log.info({ owner: clientTag(owner), name: info.name, mirrors: settled.mirrors }, 'repaired replica count')
   }
 }

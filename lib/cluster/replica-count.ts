@@ -3,6 +3,7 @@ import type { FileInfo } from '../protocol/messages.js'
 import { pushCopies } from './copy-push.js'
 import { placeReplicas } from './placement.js'
 import { retireCopies, type RetireDeps } from './tombstones.js'
+import { clientTag } from '../protocol/client-tag.js'
 
 /**
  * Brings a file to `replicas` copies on live mirrors, from the primary's own verified copy: pushes it to more
@@ -46,7 +47,7 @@ export async function settleReplicas(deps: ReplicaDeps, owner: string, info: Fil
     // replaced or deleted file to a reader that falls back to a mirror.
     await retireCopies(deps, owner, base.name, base.sha256, unnamed)
     if (!options.insist) {
-      log.info({ owner, name: info.name }, 'the file changed while its copies were being settled; its record is left as it stands')
+      log.info({ owner: clientTag(owner), name: info.name }, 'the file changed while its copies were being settled; its record is left as it stands')
       return info
     }
     if (!current) throw new DepositoError('NOT_FOUND', `no file named ${JSON.stringify(info.name)}`)

@@ -27,8 +27,8 @@ export async function openReplicaPushes(
   const opened = await Promise.all(
     mirrors.map(async (mirror): Promise<ReplicaPush | undefined> => {
       try {
-        const { socket, reply } = await peers.open(mirror, requestFields({ ...request, op: 'replicate', hash: null }))
-        const encoder = new BodyEncoder({ chunked: request.size === null, trailer })
+        const { socket, reply, seal } = await peers.open(mirror, requestFields({ ...request, op: 'replicate', hash: null }))
+        const encoder = new BodyEncoder({ chunked: request.size === null, trailer, seal })
         pipeline(encoder, socket).catch((err: unknown) => log.warn({ mirror, err }, 'replica stream failed'))
         return { mirror, encoder, reply }
       } catch (err) {

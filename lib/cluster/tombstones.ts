@@ -5,6 +5,7 @@ import { readJsonIfExists, writeFileDurable } from '../store/durable-fs.js'
 import { KeyedMutex } from '../store/keyed-mutex.js'
 import type { Membership } from './membership.js'
 import type { PeerClient } from './peer-client.js'
+import { clientTag } from '../protocol/client-tag.js'
 
 /**
  * Copies the primary wants gone from a mirror it could not reach at the time (a delete, a smaller count, a
@@ -134,7 +135,7 @@ export async function retryTombstones(deps: RetireDeps, stopped: () => boolean =
       try {
         const removed = await dropCopy(deps.peers, t)
         cleared.push(t)
-        deps.log.info({ mirror: t.mirror, owner: t.owner, name: t.name, sha256: t.sha256, removed }, 'stale copy removed from a mirror')
+        deps.log.info({ mirror: t.mirror, owner: clientTag(t.owner), name: t.name, sha256: t.sha256, removed }, 'stale copy removed from a mirror')
       } catch (err) {
         deps.log.warn({ mirror: t.mirror, name: t.name, err: (err as Error).message }, 'could not remove a stale copy yet')
       }

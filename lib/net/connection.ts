@@ -51,8 +51,11 @@ export interface Reply {
   body: HeaderSplitter
 }
 
-/** Starts reading the reply at once, so an early refusal is seen even while a body is still being sent. */
-export function readReply(socket: Socket): Promise<Reply> {
+/**
+ * Starts reading the reply at once, so an early refusal is seen even while a body is still being sent. `check`
+ * sees the reply line as received, before it is believed (a peer's seal).
+ */
+export function readReply(socket: Socket, check?: (line: string) => void): Promise<Reply> {
   const body = new HeaderSplitter({ maxBytes: MAX_REPLY_LINE, errorCode: 'PROTOCOL_ERROR' })
   socket.pipe(body)
   // Errors reach the caller through `header` and through whatever pipeline reads the body; an unread body that
@@ -62,7 +65,10 @@ export function readReply(socket: Socket): Promise<Reply> {
   socket.on('close', () => {
     if (!body.writableEnded) body.destroy(new DepositoError('CONNECTION_LOST', 'the connection dropped before the reply'))
   })
-  return body.header.then((line) => ({ fields: parseReply(line), body }))
+  return body.header.then((line) => {
+    check?.(line)
+    return { fields: parseReply(line), body }
+  })
 }
 
 /** For requests without a body: send, half-close, read the status line. */

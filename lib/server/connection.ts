@@ -2,6 +2,7 @@ import type { Socket } from 'node:net'
 import type { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Logger } from 'pino'
+import { clientTag } from '../protocol/client-tag.js'
 import { DepositoError, toDepositoError } from '../protocol/errors.js'
 import { decodeFields, type Fields } from '../protocol/fields.js'
 import { encodeError, encodeOk, parseRequest, type Request } from '../protocol/messages.js'
@@ -26,6 +27,12 @@ export interface ConnectionLimits {
   lingerMs: number
 }
 
+/** Seals lines to, and checks lines from, the peer whose request this is (lib/cluster/peer-auth.ts, NonceSeal). */
+export interface PeerSeal {
+  seal(line: string): string
+  check(line: string, what: string): void
+}
+
 export type RequestHandler = (request: Request, exchange: Exchange) => Promise<void>
 
 export class Exchange {
@@ -33,6 +40,11 @@ export class Exchange {
   /** The request line as received (peer signatures are checked over these exact bytes), and its fields. */
   headerLine = ''
   headerFields: Fields = {}
+  /**
+   * Set by peer-handlers once the request is authenticated as a peer's: every reply line is sealed with it (the
+   * sender refuses one that is not), and a trailer must carry its seal.
+   */
+  peerSeal: PeerSeal | undefined
   /** open: nothing said yet; replying: a success line is out and its body is flowing; done: nothing more to say. */
   #state: 'open' | 'replying' | 'done' = 'open'
   #busy = false
@@ -75,7 +87,7 @@ export class Exchange {
       this.headerFields = decodeFields(this.headerLine)
       const request = parseRequest(this.headerFields)
       this.#busy = true
-      this.log = this.log.child({ op: request.op, client: 'clientId' in request ? request.clientId : undefined })
+      this.log = this.log.child({ op: request.op, client: 'clientId' in request && request.clientId ? clientTag(request.clientId) : undefined })
       await handle(request, this)
     } catch (err) {
       this.refuse(toDepositoError(err))
@@ -97,11 +109,11 @@ export class Exchange {
     this.#drain()
     if (!stream) {
       this.#state = 'done'
-      this.socket.end(encodeOk(fields))
+      this.socket.end(this.#sealed(encodeOk(fields)))
       return
     }
     this.#state = 'replying'
-    this.socket.write(encodeOk(fields))
+    this.socket.write(this.#sealed(encodeOk(fields)))
     await pipeline([stream, ...stages, this.socket])
     this.#state = 'done'
   }
@@ -116,9 +128,13 @@ export class Exchange {
       return
     }
     this.#state = 'done'
-    this.socket.end(encodeError(err))
+    this.socket.end(this.#sealed(encodeError(err)))
     this.#drain()
     setTimeout(() => this.socket.destroy(), this.limits.lingerMs).unref()
+  }
+
+  #sealed(line: string): string {
+    return this.peerSeal ? this.peerSeal.seal(line) : line
   }
 
   /** Stops feeding the request streams and reads the rest of the input into the void until the client ends. */

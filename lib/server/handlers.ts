@@ -9,6 +9,7 @@ import { DepositoError } from '../protocol/errors.js'
 import { deleteFile } from './delete.js'
 import { deposit, unknownClient } from './deposit.js'
 import { handlePeerRequest } from './peer-handlers.js'
+import { logIssuedId } from './logger.js'
 import { status } from './status.js'
 import { retrieve } from './retrieve.js'
 import { changeReplicas } from './replicas.js'
@@ -64,6 +65,6 @@ async function hello(clientId: string | undefined, exchange: Exchange, ctx: Serv
   const source = exchange.socket.remoteAddress ?? 'unknown'
   if (!ctx.helloLimit.take(source)) throw new DepositoError('BUSY', `too many new ids from ${source}; try again in a minute`)
   const id = await ctx.store.issueClientId()
-  exchange.log.info({ client: id }, 'issued a new client id')
+  logIssuedId(exchange.log, id)
   return exchange.ok({ id_cliente: id, novo: 1, ...self })
 }

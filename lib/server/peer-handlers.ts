@@ -8,14 +8,17 @@ import type { Exchange } from './connection.js'
 import { replicaDeps, type ClusterContext, type ServerContext } from './context.js'
 import { isMirror, notPrimary } from './roles.js'
 import { replicate } from './replicate.js'
+import { clientTag } from '../protocol/client-tag.js'
 
 /**
- * Requests one node makes of another (PROTOCOL.md, Between nodes). Each is checked against the cluster secret before anything else; a node
- * started without a secret takes part in no cluster and refuses them all.
+ * Requests one node makes of another (PROTOCOL.md, Between nodes). Each is checked against the cluster secret before
+ * anything else; a node started without a secret takes part in no cluster and refuses them all. Once a request
+ * passes, its reply (an error too) is sealed to its nonce, and so must its trailer be (receive.ts).
  */
 export async function handlePeerRequest(request: PeerRequest, exchange: Exchange, ctx: ServerContext): Promise<void> {
   const cluster = requireCluster(ctx)
-  cluster.auth.verify(exchange.headerLine, exchange.headerFields)
+  exchange.peerSeal = cluster.auth.bind(cluster.auth.verify(exchange.headerLine, exchange.headerFields))
+  // After the seal is set, so a BUSY for a full peer budget is itself signed.
   exchange.markPeer()
   switch (request.op) {
     case 'join': {
@@ -65,13 +68,13 @@ async function scrub(budget: number, exchange: Exchange, ctx: ServerContext, clu
   const { checked, bad } = await cluster.scrubber.run(budget, { stopped: ctx.stopped, maxMs: cluster.replicaAckMs / 2 })
   let dropped = 0
   for (const { owner, info, unreadable } of bad) {
-    exchange.log.error({ owner, name: info.name, sha256: info.sha256, unreadable }, 'scrub found a bad copy; dropping it')
+    exchange.log.error({ owner: clientTag(owner), name: info.name, sha256: info.sha256, unreadable }, 'scrub found a bad copy; dropping it')
     try {
       if (await ctx.store.deleteVersion(owner, info.name, info.sha256)) dropped++
     } catch (err) {
       // The record may be gone with the blob left behind (a directory rm cannot take): not served any more, so
       // dropped as far as the primary is concerned.
-      exchange.log.error({ owner, name: info.name, err: (err as Error).message }, 'could not remove all of a bad copy')
+      exchange.log.error({ owner: clientTag(owner), name: info.name, err: (err as Error).message }, 'could not remove all of a bad copy')
       if (ctx.store.stat(owner, info.name)?.sha256 !== info.sha256) dropped++
     }
   }

@@ -34,7 +34,10 @@ export async function receiveFile<T>(
 ): Promise<T> {
   const upload = ctx.store.beginUpload()
   try {
-    const decoder = new BodyDecoder({ size: request.size, trailer: request.hash === null, maxTrailerBytes: exchange.limits.maxHeaderBytes })
+    // A peer's trailer names the hash the bytes must match: unsealed, anyone on the path could rewrite both.
+    const seal = exchange.peerSeal
+    const checkTrailer = seal && ((line: string) => seal.check(line, 'replicate trailer'))
+    const decoder = new BodyDecoder({ size: request.size, trailer: request.hash === null, maxTrailerBytes: exchange.limits.maxHeaderBytes, checkTrailer })
     const verifier = hashVerifier({ expected: () => request.hash ?? decoder.result.hash })
     const trailer: Trailer = () => ({ size: decoder.result.size, hash: verifier.digest! })
     const targets = [{ name: 'local', stream: upload.stream, required: true }, ...extraTargets(trailer)]

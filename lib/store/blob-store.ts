@@ -10,6 +10,7 @@ import { Layout } from './layout.js'
 import { lockDataDir } from './dir-lock.js'
 import { parseRecord, type CommitHooks, type CommitInfo, type Committed } from './file-record.js'
 import { Upload } from './upload.js'
+import { clientTag } from '../protocol/client-tag.js'
 
 /**
  * The atomic, crash-safe file store of one node.
@@ -69,7 +70,7 @@ export class BlobStore {
           entries.set(info.name, info)
         } catch (err) {
           unreadable++
-          log?.warn({ client: id, file, err }, 'skipping unreadable metadata file')
+          log?.warn({ client: clientTag(id), file, err }, 'skipping unreadable metadata file')
         }
       }
       this.#index.set(id, entries)

@@ -19,6 +19,8 @@ export interface BodyFraming {
   /** Whether a trailer line follows the bytes (always true when chunked). */
   trailer: boolean
   maxTrailerBytes?: number
+  /** Checks the trailer line as received (a peer's seal) before its fields are read; throws to refuse it. */
+  checkTrailer?: (line: string) => void
 }
 
 export interface BodyResult {
@@ -36,6 +38,7 @@ export class BodyDecoder extends Transform {
   readonly #declaredSize: number | null
   readonly #trailer: boolean
   readonly #maxTrailerBytes: number
+  readonly #checkTrailerSeal: ((line: string) => void) | undefined
   #state: State
   #remaining = 0
   #count = 0
@@ -43,8 +46,9 @@ export class BodyDecoder extends Transform {
   #lineBytes = 0
   #trailerHash: string | null = null
 
-  constructor({ size, trailer, maxTrailerBytes = 1024 }: BodyFraming) {
+  constructor({ size, trailer, maxTrailerBytes = 1024, checkTrailer }: BodyFraming) {
     super()
+    this.#checkTrailerSeal = checkTrailer
     this.#chunked = size === null
     this.#declaredSize = size
     this.#trailer = trailer || size === null
@@ -123,6 +127,7 @@ export class BodyDecoder extends Transform {
   }
 
   #readTrailer(line: string): void {
+    this.#checkTrailerSeal?.(line)
     try {
       this.#checkTrailer(line)
     } catch (err) {

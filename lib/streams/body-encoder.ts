@@ -9,16 +9,20 @@ import { encodeFields } from '../protocol/fields.js'
 export interface BodyEncoderOptions {
   chunked: boolean
   trailer: () => { size: number; hash: string }
+  /** Signs the trailer line (a peer's replicate: PeerClient.open's `seal`). */
+  seal?: (line: string) => string
 }
 
 export class BodyEncoder extends Transform {
   readonly #chunked: boolean
   readonly #trailer: BodyEncoderOptions['trailer']
+  readonly #seal: (line: string) => string
 
-  constructor({ chunked, trailer }: BodyEncoderOptions) {
+  constructor({ chunked, trailer, seal = (line) => line }: BodyEncoderOptions) {
     super()
     this.#chunked = chunked
     this.#trailer = trailer
+    this.#seal = seal
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -29,6 +33,6 @@ export class BodyEncoder extends Transform {
 
   override _flush(cb: TransformCallback): void {
     const { size, hash } = this.#trailer()
-    cb(null, (this.#chunked ? '0\n' : '') + encodeFields({ tamanho_arquivo: size, hash_arquivo: hash }))
+    cb(null, (this.#chunked ? '0\n' : '') + this.#seal(encodeFields({ tamanho_arquivo: size, hash_arquivo: hash })))
   }
 }

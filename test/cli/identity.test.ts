@@ -97,3 +97,9 @@ t.test('ids: one per home, files private to their id, and portable with --id / D
     t.notOk(await exists(join(dir, 'home-h')), 'a refused id leaves no home behind')
   })
 })
+
+t.test('--help steers a shared machine to DEPOSITO_ID rather than --id, which ps shows', async (t) => {
+  const help = (await runClient(['--help'], { home: join(t.testdir(), 'home') })).stdout.toString()
+  t.match(help, /--id <uuid>[^]*use\s+DEPOSITO_ID\s+instead:\s+a\s+command\s+line\s+shows\s+in\s+ps/, 'on the option itself')
+  t.match(help, /pass it as DEPOSITO_ID or let the saved one be found,\s+never as --id/, 'and in the notes')
+})

@@ -40,7 +40,7 @@ function unauthorized(t: Test, fn: () => void, message: string): void {
 t.test('a signed line verifies with the same secret', async (t) => {
   const auth = new PeerAuth(SECRET)
   const line = auth.sign({ op: 'join', v: 1, node: '127.0.0.1:7421' }, NOW)
-  t.match(line, /^op:join\|v:1\|node:127\.0\.0\.1:7421\|ts:1800000000000\|auth:[0-9a-f]{64}\n$/, 'fields, then ts, then the MAC, one line')
+  t.match(line, /^op:join\|v:1\|node:127\.0\.0\.1:7421\|ts:1800000000000\|nonce:[0-9a-f]{32}\|auth:[0-9a-f]{64}\n$/, 'fields, then ts and nonce, then the MAC, one line')
   t.doesNotThrow(() => verifyLine(auth, line), 'verifies')
   // Another instance built from an equal secret (another node) agrees.
   t.doesNotThrow(() => verifyLine(new PeerAuth(Buffer.from(SECRET)), line), 'verifies on another node with the same secret')
@@ -134,6 +134,47 @@ t.test('a line with a fresh ts but no signature is refused', async (t) => {
   for (const line of [`op:ping|ts:${NOW}`, `op:join|node:127.0.0.1:1|ts:${NOW}`, `op:ping|v:1|ts:${NOW}|x:auth`]) {
     unauthorized(t, () => auth.verify(line, decodeFields(line), NOW), JSON.stringify(line))
   }
+})
+
+t.test('a request is accepted once: the same line again is a replay', async (t) => {
+  const auth = new PeerAuth(SECRET)
+  const line = auth.sign({ op: 'drop', v: 1, nome_arquivo: 'x' }, NOW)
+  t.doesNotThrow(() => verifyLine(auth, line), 'first time')
+  t.throws(() => verifyLine(auth, line, NOW + 1), { code: 'UNAUTHORIZED', message: /replayed/ }, 'second time, a moment later')
+  const other = auth.sign({ op: 'drop', v: 1, nome_arquivo: 'x' }, NOW)
+  t.not(other, line, 'each signing draws a fresh nonce')
+  t.doesNotThrow(() => verifyLine(auth, other), 'so the same request sent again by its sender passes')
+})
+
+t.test('a validly signed line without a well-formed nonce is refused', async (t) => {
+  const auth = new PeerAuth(SECRET)
+  for (const nonce of [undefined, '', 'abc', 'A'.repeat(32), '0'.repeat(31)]) {
+    const body = `op:ping|v:1|ts:${NOW}` + (nonce === undefined ? '' : `|nonce:${nonce}`)
+    const line = `${body}|auth:${hmac(body)}`
+    t.throws(() => auth.verify(line, decodeFields(line), NOW), { code: 'UNAUTHORIZED', message: /nonce/ }, `nonce ${JSON.stringify(nonce)}`)
+  }
+})
+
+t.test('a rejected request does not use up its nonce', async (t) => {
+  const auth = new PeerAuth(SECRET)
+  const line = auth.sign({ op: 'ping', v: 1 }, NOW)
+  unauthorized(t, () => verifyLine(auth, line, NOW + 200_000), 'too old')
+  t.doesNotThrow(() => verifyLine(auth, line, NOW), 'the nonce was not recorded by the refusal')
+})
+
+t.test('trailers and replies are sealed to the request nonce: HMAC(secret, nonce + newline + line)', async (t) => {
+  const auth = new PeerAuth(SECRET)
+  const { nonce } = auth.signRequest({ op: 'ping' }, NOW)
+  const sealed = auth.bind(nonce).seal('status:ok|no:x\n')
+  t.match(sealed, /^status:ok\|no:x\|auth:[0-9a-f]{64}\n$/)
+  t.equal(sealed.slice(-65, -1), hmac(`${nonce}\nstatus:ok|no:x`), 'documented construction')
+  const receiver = new PeerAuth(Buffer.from(SECRET)).bind(nonce)
+  t.doesNotThrow(() => receiver.check(sealed.slice(0, -1), 'reply'), 'checks on the other side')
+  const otherNonce = auth.bind(auth.signRequest({ op: 'ping' }, NOW).nonce)
+  t.throws(() => otherNonce.check(sealed.slice(0, -1), 'reply'), { code: 'UNAUTHORIZED', message: /^reply without a valid/ }, 'bound to one nonce')
+  const altered = sealed.slice(0, -1).replace('no:x', 'no:y')
+  t.throws(() => receiver.check(altered, 'trailer'), { code: 'UNAUTHORIZED', message: /^trailer / }, 'an altered line')
+  t.throws(() => receiver.check('status:ok|no:x', 'reply'), { code: 'UNAUTHORIZED' }, 'an unsealed line')
 })
 
 t.test('a secret shorter than 16 bytes is a usage error', async (t) => {

@@ -9,12 +9,14 @@ import { reconcileMirror, scrubMirror } from '../../lib/cluster/reconcile.js'
 import { encodeFields } from '../../lib/protocol/fields.js'
 import { BlobStore } from '../../lib/store/blob-store.js'
 import { listen } from '../helpers/fake-server.js'
+import { sealedReply } from '../helpers/peer-reply.js'
 
 // reconcileMirror against a fake mirror that lists what it holds: which records lose the mirror, and a list
 // that is cut short changes nothing.
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
-const peers = new PeerClient(new PeerAuth(Buffer.from('a test cluster secret, long enough')), { idleTimeoutMs: 5_000 })
+const SECRET = Buffer.from('a test cluster secret, long enough')
+const peers = new PeerClient(new PeerAuth(SECRET), { idleTimeoutMs: 5_000 })
 const log = pino({ level: 'silent' })
 
 async function primaryStore(t: Test, mirror: string) {
@@ -38,10 +40,11 @@ async function primaryStore(t: Test, mirror: string) {
 /** A mirror that answers `holdings` with `count` and these lines, recording the request line it got. */
 async function fakeMirror(t: Test, reply: (lines: string[]) => string) {
   const requests: string[] = []
+  const auth = new PeerAuth(SECRET)
   const { port } = await listen(t, (socket) => {
     socket.once('data', (d: Buffer) => {
       requests.push(d.toString())
-      socket.end(reply(requests))
+      socket.end(sealedReply(auth, d.toString(), reply(requests)))
     })
   })
   return { address: `127.0.0.1:${port}`, requests }
@@ -66,7 +69,7 @@ t.test('a copy the mirror does not list comes off its record; other copies and o
   t.same(store.stat(owner, 'kept')?.mirrors, [address, 'other:1'], 'kept: unchanged')
   t.same(store.stat(owner, 'elsewhere')?.mirrors, ['other:1'], 'a record not naming the mirror: unchanged')
   t.equal(store.list(owner).length, 3, 'nothing the primary does not know was added or removed')
-  t.match(mirror.requests[0], /^op:holdings\|ts:\d+\|auth:[0-9a-f]{64}\n$/, 'a signed holdings request')
+  t.match(mirror.requests[0], /^op:holdings\|ts:\d+\|nonce:[0-9a-f]{32}\|auth:[0-9a-f]{64}\n$/, 'a signed holdings request')
 })
 
 t.test('a list shorter than announced changes nothing', async (t) => {
@@ -79,7 +82,7 @@ t.test('a list shorter than announced changes nothing', async (t) => {
 t.test('scrubMirror asks for a slice and reads the figures back', async (t) => {
   const mirror = await fakeMirror(t, () => 'status:ok|verificados:7|removidos:1\n')
   t.same(await scrubMirror(peers, mirror.address, 12345), { checked: 7, dropped: 1 })
-  t.match(mirror.requests[0], /^op:scrub\|bytes:12345\|ts:\d+\|auth:/)
+  t.match(mirror.requests[0], /^op:scrub\|bytes:12345\|ts:\d+\|nonce:[0-9a-f]{32}\|auth:/)
 })
 
 t.test('a reply without quantidade, or with lines missing fields, is handled', async (t) => {

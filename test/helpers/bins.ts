@@ -49,7 +49,8 @@ export const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-
 /** Without this the child inherits whatever the developer's shell exports (DEPOSITO_ID, a real server...). */
 export function cleanEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env }
-  for (const key of Object.keys(env)) if (key.startsWith('DEPOSITO_')) delete env[key]
+  // The suite-wide log audit (lib/server/logger.ts) follows the servers the tests spawn.
+  for (const key of Object.keys(env)) if (key.startsWith('DEPOSITO_') && key !== 'DEPOSITO_LOG_AUDIT_DIR') delete env[key]
   return env
 }
 

@@ -109,6 +109,8 @@ export async function startCluster(t: Test, { dir, mirrors: count, heartbeatInte
     const mirror = await startServerProcess(t, { dataDir: join(dir, `mirror-${k}`), args: mirrorArgs(secretFile, primary) })
     mirrors.push(mirror)
     await waitForLog(primary, (e) => e.msg === 'mirror joined' && e.mirror === nodeAddress(mirror), { what: `"mirror joined" for ${nodeAddress(mirror)}` })
+    // The mirror logs its side once the (authenticated) answer is in, a moment after the primary logs its own.
+    await waitForLog(mirror, (e) => e.msg === 'joined primary', { what: `"joined primary" on ${nodeAddress(mirror)}` })
   }
   return { secretFile, secret, primary, mirrors, mirrorAddresses: mirrors.map(nodeAddress), primaryArgs }
 }

@@ -99,10 +99,11 @@ t.test('drop removes a replica, and says when there was none', async (t) => {
   const { mirrors, client } = await cluster(t, 1)
   await client.deposit(Readable.from([Buffer.from('bye')]), { name: 'gone', size: 3, replicas: 1 })
   const id = await client.id()
-  const drop = new PeerAuth(SECRET).sign({ op: 'drop', id_cliente: id, nome_arquivo: 'gone' })
-  t.equal(replyFields((await rawRequest(mirrors[0]!.address.port, [drop])).line).removido, '1')
+  // Each request signed afresh: the same signed line twice would be a replay.
+  const drop = () => new PeerAuth(SECRET).sign({ op: 'drop', id_cliente: id, nome_arquivo: 'gone' })
+  t.equal(replyFields((await rawRequest(mirrors[0]!.address.port, [drop()])).line).removido, '1')
   t.equal(mirrors[0]!.store.stat(id, 'gone'), undefined)
-  t.equal(replyFields((await rawRequest(mirrors[0]!.address.port, [drop])).line).removido, '0')
+  t.equal(replyFields((await rawRequest(mirrors[0]!.address.port, [drop()])).line).removido, '0')
 })
 
 t.test('--join without a secret is a usage error', async (t) => {
