@@ -35,11 +35,23 @@ export interface DepositRequest {
   size: number | null
   /** Null: the trailer carries it. */
   hash: string | null
+  /** A resumable deposit's token (made by the client; the partial upload is kept under it if the body is cut). */
+  upload?: string
+  /** Where the body starts within the file (resumable deposits only; 0 when absent). */
+  offset?: number
 }
 export interface RetrieveRequest {
   op: 'retrieve'
   clientId: string
   name: string
+  /** Send the file from this byte on (a retrieval resuming); 0 when absent. */
+  offset?: number
+}
+/** How many bytes of a resumable deposit's partial upload the primary holds. */
+export interface OffsetRequest {
+  op: 'offset'
+  clientId: string
+  upload: string
 }
 export interface ListRequest {
   op: 'list'
@@ -115,6 +127,7 @@ export type Request =
   | StatusRequest
   | DeleteRequest
   | ReplicasRequest
+  | OffsetRequest
   | PeerRequest
 
 const PEER_OPS = new Set<string>(['join', 'ping', 'replicate', 'drop', 'holdings', 'scrub', 'leave'])
@@ -141,6 +154,24 @@ export function parseNodeId(key: string, value: string): string {
   const id = value.toLowerCase()
   if (!UUID.test(id)) throw new DepositoError('BAD_HEADER', `${key} ${JSON.stringify(value.slice(0, 40))} is not a node id (a UUID v4)`)
   return id
+}
+
+/** An upload token: a UUID v4 the client made for one resumable deposit. */
+export function parseUploadToken(value: string): string {
+  const token = value.toLowerCase()
+  if (!UUID.test(token)) throw new DepositoError('BAD_HEADER', `upload ${JSON.stringify(value.slice(0, 40))} is not a UUID v4`)
+  return token
+}
+
+/** `upload` and `offset` of a resumable deposit: only with a known size (a pipe cannot be resumed). */
+function resumeFields(fields: Fields, chunked: boolean): { upload?: string; offset?: number } {
+  if (fields.upload === undefined) {
+    if (fields.offset !== undefined) throw new DepositoError('BAD_HEADER', 'offset needs an upload token')
+    return {}
+  }
+  if (chunked) throw new DepositoError('BAD_HEADER', 'a deposit of unknown size (tamanho_arquivo:*) cannot be resumable')
+  const upload = parseUploadToken(fields.upload)
+  return fields.offset === undefined ? { upload } : { upload, offset: parseCount('offset', fields.offset) }
 }
 
 export function parseName(value: string): string {
@@ -199,11 +230,17 @@ export function parseRequest(fields: Fields): Request {
         replicas: fields.qtd_replicas === undefined ? undefined : parseCount('qtd_replicas', fields.qtd_replicas),
         size: size === LATER ? null : parseCount('tamanho_arquivo', size),
         hash: hash === LATER ? null : parseHash('hash_arquivo', hash),
+        ...resumeFields(fields, size === LATER),
       }
     }
-    case 'retrieve':
+    case 'retrieve': {
+      const name = parseName(required(fields, 'nome_arquivo'))
+      return fields.offset === undefined ? { op, clientId, name } : { op, clientId, name, offset: parseCount('offset', fields.offset) }
+    }
     case 'delete':
       return { op, clientId, name: parseName(required(fields, 'nome_arquivo')) }
+    case 'offset':
+      return { op, clientId, upload: parseUploadToken(required(fields, 'upload')) }
     case 'drop': {
       const name = parseName(required(fields, 'nome_arquivo'))
       return fields.hash_arquivo === undefined ? { op, clientId, name } : { op, clientId, name, hash: parseHash('hash_arquivo', fields.hash_arquivo) }
@@ -246,8 +283,11 @@ export function requestFields(request: Request): Record<string, string | number 
     case 'leave':
       return { ...common, no: request.node }
     case 'retrieve':
+      return { ...common, nome_arquivo: request.name, offset: request.offset }
     case 'delete':
       return { ...common, nome_arquivo: request.name }
+    case 'offset':
+      return { ...common, upload: request.upload }
     case 'drop':
       return { ...common, nome_arquivo: request.name, hash_arquivo: request.hash }
     case 'replicas':
@@ -260,6 +300,8 @@ export function requestFields(request: Request): Record<string, string | number 
         tamanho_arquivo: request.size ?? LATER,
         hash_arquivo: request.hash ?? LATER,
         nome_arquivo: request.name,
+        upload: request.op === 'deposit' ? request.upload : undefined,
+        offset: request.op === 'deposit' ? request.offset : undefined,
       }
   }
 }

@@ -25,7 +25,7 @@ export async function handleRequest(request: Request, exchange: Exchange, ctx: S
   if (request.op === 'hello') return hello(request.clientId, exchange, ctx)
   if (isPeerRequest(request)) return handlePeerRequest(request, exchange, ctx)
   if (isMirror(ctx)) {
-    if (request.op === 'deposit' || request.op === 'delete' || request.op === 'replicas') throw notPrimary(ctx)
+    if (request.op === 'deposit' || request.op === 'delete' || request.op === 'replicas' || request.op === 'offset') throw notPrimary(ctx)
     if (!store.hasClient(request.clientId)) {
       if (request.op === 'list') return exchange.ok({ quantidade: 0 }, Readable.from([]))
       if (request.op === 'retrieve') throw new DepositoError('NOT_FOUND', `no file named ${JSON.stringify(request.name)}`)
@@ -49,6 +49,9 @@ export async function handleRequest(request: Request, exchange: Exchange, ctx: S
       return changeReplicas(request, exchange, ctx)
     case 'delete':
       return deleteFile(request, exchange, ctx)
+    case 'offset':
+      // Placeholder until partial uploads land (design-issue11.md): none is ever kept, so the client starts at 0.
+      throw new DepositoError('NOT_FOUND', 'no partial upload by that token')
   }
 }
 

@@ -133,6 +133,25 @@ t.test('the repair ops round-trip: scrub, holdings, and drop with or without a v
   t.throws(() => req(`op:drop|id_cliente:${ID}|nome_arquivo:x|hash_arquivo:nope`), { code: 'BAD_HEADER' }, 'a drop version must be a sha256')
 })
 
+t.test('resume fields round-trip: a deposit with an upload token and offset, a retrieve from an offset, op offset', async (t) => {
+  const TOKEN = '7c9e6679-7425-40de-944b-e07fc1f90ae7'
+  const requests: Request[] = [
+    { op: 'deposit', clientId: ID, name: 'big.iso', replicas: 1, size: 100, hash: null, upload: TOKEN, offset: 40 },
+    { op: 'deposit', clientId: ID, name: 'big.iso', replicas: undefined, size: 100, hash: null, upload: TOKEN },
+    { op: 'retrieve', clientId: ID, name: 'big.iso', offset: 7 },
+    { op: 'offset', clientId: ID, upload: TOKEN },
+  ]
+  for (const request of requests) {
+    const parsed = parseRequest(decodeFields(encodeRequest(request).slice(0, -1)))
+    t.same(JSON.parse(JSON.stringify(parsed)), JSON.parse(JSON.stringify(request)), request.op)
+  }
+  t.throws(() => deposit(`tamanho_arquivo:*|hash_arquivo:*|upload:${TOKEN}`), { code: 'BAD_HEADER', message: /cannot be resumable/ }, 'a pipe is not resumable')
+  t.throws(() => deposit('tamanho_arquivo:5|hash_arquivo:*|offset:2'), { code: 'BAD_HEADER', message: /needs an upload token/ })
+  t.throws(() => deposit('tamanho_arquivo:5|hash_arquivo:*|upload:nope'), { code: 'BAD_HEADER', message: /upload/ })
+  t.throws(() => req(`op:offset|id_cliente:${ID}`), { code: 'BAD_HEADER', message: /upload/ })
+  t.throws(() => req(`op:retrieve|id_cliente:${ID}|nome_arquivo:x|offset:-1`), { code: 'BAD_HEADER' })
+})
+
 const hostileName = fc
   .string({
     unit: fc.oneof(
