@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net'
 import { connect as connectTls, type TLSSocket } from 'node:tls'
-import { DepositoError, isTlsError, toDepositoError } from '../protocol/errors.js'
+import { DepositoError, toDepositoError } from '../protocol/errors.js'
 import { parseReply, type Request, encodeRequest } from '../protocol/messages.js'
 import type { Fields } from '../protocol/fields.js'
 import { HeaderSplitter } from '../streams/header-splitter.js'
@@ -32,6 +32,10 @@ export async function openConnection(address: ServerAddress, options: ConnectOpt
   const target = { host: address.host, port: address.port, allowHalfOpen: true }
   const socket: Socket = secure ? connectTls({ ...secure, ...target }) : connect(target)
   let timer: NodeJS.Timeout | undefined
+  // Once TCP is through, a failure before the handshake is (a wrong key, an untrusted fallback certificate, a node
+  // that speaks no TLS) is the transport's to explain.
+  let handshaking = false
+  socket.once('connect', () => (handshaking = secure !== undefined))
   try {
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(Object.assign(new Error('connect timed out'), { code: 'ETIMEDOUT' })), options.connectTimeoutMs ?? 10_000)
@@ -41,7 +45,8 @@ export async function openConnection(address: ServerAddress, options: ConnectOpt
     await Promise.race([deadline, failed, connected.then(() => secure && transport!.verify?.(socket as TLSSocket, address))])
   } catch (err) {
     socket.destroy()
-    if (isTlsError(err)) throw transport!.refused(err, where)
+    if (err instanceof DepositoError) throw err
+    if (handshaking && (err as NodeJS.ErrnoException).code !== 'ETIMEDOUT') throw transport!.refused(err as Error, where)
     const e = toDepositoError(err, 'UNREACHABLE')
     if (e.code === 'UNREACHABLE' || e.code === 'TIMEOUT') {
       throw new DepositoError('UNREACHABLE', `no server at ${where} — start one with \`npm start\` or pass --server (${e.message})`, { cause: err })

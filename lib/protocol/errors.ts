@@ -70,12 +70,6 @@ const SYSTEM_CODES: Record<string, ErrorCode> = {
   ETIMEDOUT: 'TIMEOUT',
 }
 
-/** OpenSSL's errors all carry a code of this form (a failed handshake, a record that does not decrypt). */
-export function isTlsError(err: unknown): err is Error {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code
-  return typeof code === 'string' && code.startsWith('ERR_SSL_')
-}
-
 /**
  * The one place that decides what an arbitrary thrown value means. `fallback` names the code for errors we do not
  * recognise: a server says INTERNAL, a client reading a local file says IO_ERROR.

@@ -22,6 +22,8 @@ export interface ListenerOptions {
   /** Whether plaintext is served at all (loopback without --tls, or --insecure-plaintext). */
   plaintext: boolean
   handshakeTimeoutMs: number
+  /** A connection silent this long before its first byte is told TIMEOUT (where plaintext is spoken) and closed. */
+  idleTimeoutMs: number
   maxPending: number
   lingerMs: number
   log: Logger
@@ -42,6 +44,8 @@ export const PLAINTEXT_REFUSAL = 'this node accepts only TLS: use --tls (bin/cli
 interface Pending {
   socket: Socket
   timer: NodeJS.Timeout
+  /** Its first byte has arrived (a TLS handshake may still be under way). */
+  spoke: boolean
 }
 
 export class Listener {
@@ -63,7 +67,8 @@ export class Listener {
   /** The `connection` handler of the node's net.Server. */
   handle(raw: Socket): void {
     if (this.#pending.size >= this.#options.maxPending) this.#drop(this.#pending.values().next().value!)
-    const pending: Pending = { socket: raw, timer: setTimeout(() => this.#drop(pending), this.#options.handshakeTimeoutMs) }
+    const { handshakeTimeoutMs, idleTimeoutMs } = this.#options
+    const pending: Pending = { socket: raw, spoke: false, timer: setTimeout(() => this.#expire(pending), Math.min(handshakeTimeoutMs, idleTimeoutMs)) }
     this.#pending.add(pending)
     raw.on('error', () => {})
     raw.once('close', () => this.#settle(pending))
@@ -72,15 +77,16 @@ export class Listener {
       // Closed before a byte: nothing to serve.
       if (first === null) return void raw.destroy()
       raw.unshift(first)
+      pending.spoke = true
       if (first[0] === TLS_HANDSHAKE) this.#secure(pending)
       else if (this.#options.plaintext) this.#handOver(pending, raw)
-      else this.#refusePlaintext(pending)
+      else this.#refuse(pending, new DepositoError('TLS_REQUIRED', PLAINTEXT_REFUSAL), 'refused a plaintext connection')
     })
   }
 
-  /** Drops every connection still in its handshake (the node is stopping). */
+  /** The node is stopping: connections not yet served go, told why where they would understand the line. */
   close(): void {
-    for (const p of this.#pending) this.#drop(p)
+    for (const p of this.#pending) this.#expire(p, new DepositoError('SHUTTING_DOWN', 'the server is stopping'))
   }
 
   #secure(pending: Pending): void {
@@ -115,13 +121,19 @@ export class Listener {
     this.#accept(socket)
   }
 
-  #refusePlaintext(pending: Pending): void {
+  /** A silent connection is told why it goes where it would understand the line; a stalled handshake just goes. */
+  #expire(pending: Pending, why = new DepositoError('TIMEOUT', 'nothing received; closing')): void {
+    if (pending.spoke || !this.#options.plaintext) return this.#drop(pending)
+    this.#refuse(pending, why)
+  }
+
+  #refuse(pending: Pending, err: DepositoError, what?: string): void {
     const { socket } = pending
     this.#settle(pending)
-    this.#options.log.warn({ peer: remote(socket), code: 'TLS_REQUIRED' }, 'refused a plaintext connection')
+    if (what) this.#options.log.warn({ peer: remote(socket), code: err.code }, what)
     // Read and discard what the client sends meanwhile: closing with unread bytes resets the connection, and the
     // reset could overtake the refusal line.
-    socket.end(encodeError(new DepositoError('TLS_REQUIRED', PLAINTEXT_REFUSAL)))
+    socket.end(encodeError(err))
     socket.resume()
     setTimeout(() => socket.destroy(), this.#options.lingerMs).unref()
   }

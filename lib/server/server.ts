@@ -55,6 +55,8 @@ export interface ServerOptions extends ConnectionLimits {
   insecurePlaintext: boolean
   /** How long a connection may take to send its first byte and finish its TLS handshake. */
   handshakeTimeoutMs: number
+  /** Connections held before their handshake is through; beyond it the oldest is dropped (listener.ts). */
+  maxPending: number
 }
 
 export const SERVER_DEFAULTS: Omit<ServerOptions, 'log'> = {
@@ -76,6 +78,7 @@ export const SERVER_DEFAULTS: Omit<ServerOptions, 'log'> = {
   tls: false,
   insecurePlaintext: false,
   handshakeTimeoutMs: 10_000,
+  maxPending: 4096,
 }
 
 export class DepositoServer {
@@ -102,8 +105,8 @@ export class DepositoServer {
     }
     // Half-open: the client ends its side to mark the end of its request, and still reads the reply.
     // Sockets reach #accept once the listener has told TLS from plaintext and finished any handshake.
-    const { secret, handshakeTimeoutMs, maxConnections: maxPending, lingerMs, log } = options
-    const transport = { certificate, secret, plaintext: plaintextAllowed(options), handshakeTimeoutMs, maxPending, lingerMs, log }
+    const { secret, handshakeTimeoutMs, idleTimeoutMs, maxPending, lingerMs, log } = options
+    const transport = { certificate, secret, plaintext: plaintextAllowed(options), handshakeTimeoutMs, idleTimeoutMs, maxPending, lingerMs, log }
     this.#listener = new Listener(transport, (socket) => this.#accept(socket))
     this.#server = createServer({ allowHalfOpen: true }, (socket) => this.#listener.handle(socket))
   }
