@@ -137,8 +137,8 @@ export class DepositoServer {
     await once(server.#server, 'listening')
     const plaintext = plaintextAllowed(options)
     const { fingerprint } = certificate
-    options.log.info({ address: server.address, data: options.dataDir, node: identity.id, role: identity.role, fingerprint, plaintext }, 'listening')
     if (options.insecurePlaintext) options.log.warn('--insecure-plaintext: clients and peers may connect without TLS; client ids, files and peer requests can then be read on the network')
+    options.log.info({ address: server.address, data: options.dataDir, node: identity.id, role: identity.role, fingerprint, plaintext }, 'listening')
     if (cluster) {
       const advertised = (socket: Socket) => advertisedAddress(options.host, server.address.port, options.advertise, socket.localAddress)
       const stopBeats = startHeartbeats(cluster.membership, cluster.pinger, { id: identity.id, address: advertised }, options.heartbeatIntervalMs, options.log)
