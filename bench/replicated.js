@@ -72,8 +72,8 @@ function logged(child, msg, count, ms) {
   })
 }
 
-function client(server, home, id, args) {
-  const global = ['--server', server, ...(id ? ['--id', id] : [])]
+function client(server, home, id, args, tls = false) {
+  const global = ['--server', server, ...(id ? ['--id', id] : []), ...(tls ? ['--tls'] : [])]
   return timedRun(process.execPath, [CLIENT, ...global, ...args], { env: { ...process.env, DEPOSITO_HOME: home } })
 }
 
@@ -81,15 +81,20 @@ function client(server, home, id, args) {
  * Wall time of `bin/client deposit FILE --replicas 2 --no-progress` against a fresh three-node cluster, spawn to
  * exit 0 (exit 0 means three copies: a deposit short of copies exits with DEGRADED). Untimed before it: the
  * previous run's node dirs are removed, the cluster started, both mirrors joined, a client id issued, disk synced.
+ *
+ * With `tls`, every link is TLS: the nodes run with --tls (so the primary reaches its mirrors over TLS-PSK even on
+ * loopback) and the client with --tls. Each run's nodes have new certificates on ports that may repeat, so the
+ * client pins them in a home of the run's own (the one asking for the id, untimed, pins the primary).
  */
-export async function depositoReplicated(file, name, root, secretFile, home) {
+export async function depositoReplicated(file, name, root, secretFile, home, { tls = false } = {}) {
+  if (tls) home = join(root, 'home')
   const dirs = NODES.map((_, i) => join(root, `node-${i + 1}`))
   await rm(root, { recursive: true, force: true })
   for (const d of dirs) await mkdir(d, { recursive: true })
   let primaryAddress
   return withNodes(
     async (nodes) => {
-      const secret = ['--secret-file', secretFile]
+      const secret = ['--secret-file', secretFile, ...(tls ? ['--tls'] : [])]
       const primary = await startServer([...secret, '--data', dirs[0]])
       nodes.push(primary)
       primaryAddress = `127.0.0.1:${await primary.port}`
@@ -99,10 +104,10 @@ export async function depositoReplicated(file, name, root, secretFile, home) {
     },
     'deposito',
     async (nodes) => {
-      const { stdout } = await client(primaryAddress, home, undefined, ['id', '--json'])
+      const { stdout } = await client(primaryAddress, home, undefined, ['id', '--json'], tls)
       const { id } = JSON.parse(stdout)
       settleDisk()
-      const { seconds, stdout: said } = await client(primaryAddress, home, id, ['deposit', file, '--name', name, '--replicas', '2', '--no-progress'])
+      const { seconds, stdout: said } = await client(primaryAddress, home, id, ['deposit', file, '--name', name, '--replicas', '2', '--no-progress'], tls)
       if (!/\b3 copies\b/.test(said)) throw new Error(`deposit did not report 3 copies: ${said.trim()}`)
       for (const [i, m] of nodes.slice(1).entries()) {
         if (!m.messages.get('replica stored')) throw new Error(`${NODES[i + 1]} logged no "replica stored"${tail(m)}`)

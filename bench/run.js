@@ -18,6 +18,7 @@ import { children, cpuSnapshot, generateFile, median, othersShare, positiveInt, 
 const TARGET_RATIO = 0.7
 const TARGET_RSS = 100e6 // bytes; "100 MB"
 const TARGET_REPLICATED_RATIO = 1.3 // deposito time / baseline time, at most
+const TARGET_TLS_RATIO = 1.4 // the same deposit with TLS on every link / in plaintext, at most
 const MB = 1e6 // every figure printed is in decimal MB (10^6 bytes)
 
 async function main(work) {
@@ -85,10 +86,11 @@ async function replicated({ work, file, size, sizeMiB, runs, home }) {
   const steps = {
     bare: () => bareReplicated(file, size, bareDirs),
     deposito: () => depositoReplicated(file, 'bench-replicated.bin', join(work, 'cluster'), secretFile, home),
+    tls: () => depositoReplicated(file, 'bench-replicated.bin', join(work, 'cluster'), secretFile, home, { tls: true }),
   }
-  const results = { bare: [], deposito: [] }
+  const results = { bare: [], deposito: [], tls: [] }
   for (let i = 0; i < runs; i++) {
-    const order = i % 2 === 0 ? ['bare', 'deposito'] : ['deposito', 'bare']
+    const order = i % 2 === 0 ? ['bare', 'deposito', 'tls'] : ['tls', 'deposito', 'bare']
     for (const who of order) {
       const r = await steps[who]()
       results[who].push(r)
@@ -113,20 +115,24 @@ async function replicated({ work, file, size, sizeMiB, runs, home }) {
     '',
     row(['', 'time s', 'MB/s', ...NODES.map((n) => `${n} RSS MB`)]),
   ]
-  for (const who of ['bare', 'deposito']) {
-    lines.push(row([who === 'bare' ? 'baseline' : 'deposito', time(who).toFixed(2), fmt(size / MB / time(who)), ...NODES.map((_, n) => fmt(rss(who, n) / MB))]))
+  const label = { bare: 'baseline', deposito: 'deposito', tls: 'TLS' }
+  for (const who of ['bare', 'deposito', 'tls']) {
+    lines.push(row([label[who], time(who).toFixed(2), fmt(size / MB / time(who)), ...NODES.map((_, n) => fmt(rss(who, n) / MB))]))
   }
   lines.push('')
-  for (const who of ['bare', 'deposito']) {
-    lines.push(`  replicated ${who === 'bare' ? 'baseline' : 'deposito'} runs, s: ${results[who].map((r) => r.seconds.toFixed(2)).join(', ')}`)
+  for (const who of ['bare', 'deposito', 'tls']) {
+    lines.push(`  replicated ${label[who]} runs, s: ${results[who].map((r) => r.seconds.toFixed(2)).join(', ')}`)
   }
+  lines.push('  (TLS: deposito with --tls on the client and every node: TLS 1.3 to the primary, TLS-PSK to the mirrors)')
   lines.push(`  other processes used ${(others * 100).toFixed(0)}% of the machine's CPU time during the replicated bench`)
   if (others > 0.1) lines.push('  WARNING: the machine was busy with other work; wall-time figures (time, ratio) are noisy')
   lines.push('')
   const verdict = (ok) => (ok ? 'PASS' : 'FAIL')
   lines.push(`${verdict(ratio <= TARGET_REPLICATED_RATIO)}  replicated deposit time ${ratio.toFixed(2)} × baseline (target ≤ ${TARGET_REPLICATED_RATIO.toFixed(2)})`)
+  const tlsRatio = time('tls') / time('deposito')
+  lines.push(`${verdict(tlsRatio <= TARGET_TLS_RATIO)}  replicated deposit with TLS on every link ${tlsRatio.toFixed(2)} × plaintext (target ≤ ${TARGET_TLS_RATIO.toFixed(2)})`)
   NODES.forEach((node, n) => {
-    const peak = rss('deposito', n)
+    const peak = Math.max(rss('deposito', n), rss('tls', n))
     lines.push(`${verdict(peak < TARGET_RSS)}  ${node} peak RSS during replicated deposit ${fmt(peak / MB)} MB (target < ${TARGET_RSS / MB} MB)`)
   })
   process.stdout.write(lines.join('\n') + '\n')

@@ -209,5 +209,7 @@ export async function statusCommand(client: DepositoClient, out: Output): Promis
   const rows = nodes.map((n) => [n.address, n.id?.slice(0, 8) ?? '?', n.role, n.up ? 'up' : 'DOWN', n.files === undefined ? '?' : String(n.files), size(n.bytes), size(n.free)])
   const table = formatTable(['NODE', 'ID', 'ROLE', 'STATE', 'FILES', 'STORED', 'FREE'], rows, [4, 5, 6])
   const summary = underReplicated === 0 ? 'every file has its copies\n' : `${underReplicated} file(s) under-replicated\n`
-  result(out, { nodes, underReplicated, servedBy: servedBy(client, out) }, table + summary)
+  // The answering node's certificate: what a client pins, read here on the node's own machine to check a pin.
+  const fingerprints = nodes.filter((n) => n.fingerprint !== undefined).map((n) => `certificate of ${n.address}: ${n.fingerprint}\n`)
+  result(out, { nodes, underReplicated, servedBy: servedBy(client, out) }, table + summary + fingerprints.join(''))
 }

@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { confirm, input, number, select } from '@inquirer/prompts'
+import type { Transport } from '../net/tls.js'
 import { DepositoClient } from '../client/client.js'
 import { formatAddress, parseAddress, type ServerAddress } from '../net/address.js'
 import type { IdentityFile } from '../client/identity.js'
@@ -44,6 +45,8 @@ export interface MenuDefaults {
   identity: IdentityFile
   /** --response-timeout, in milliseconds (default: the client's). */
   responseTimeoutMs?: number
+  /** --tls and --fingerprint (default: the client's, TLS with pins for any address off this machine). */
+  transport?: Transport
 }
 
 type Action = 'deposit' | 'retrieve' | 'list' | 'replicas' | 'delete' | 'status' | 'quit'
@@ -94,7 +97,7 @@ async function connect(ask: Ask, io: MenuIO, defaults: MenuDefaults, showError: 
     if (/:\d+$/.test(typed)) port = parseAddress(typed).port
     port = (await number({ message: 'Server port', default: port, min: 1, max: 65535, required: true }, ask))!
     const server = formatAddress({ host, port })
-    const options = { server: { host, port }, identity: defaults.identity, responseTimeoutMs: defaults.responseTimeoutMs }
+    const options = { server: { host, port }, identity: defaults.identity, responseTimeoutMs: defaults.responseTimeoutMs, transport: defaults.transport }
     // Ids are saved per cluster, which only the server can name. One that does not answer (reported at hello) gets
     // the id saved under its address, as before clusters had ids; a broken ids.json is not a network problem.
     const saved = await new DepositoClient(options).savedId().catch((err: unknown) => {

@@ -2,6 +2,9 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { DEFAULT_RESPONSE_TIMEOUT_MS, DepositoClient } from '../client/client.js'
 import { DEFAULT_SERVER, parseAddressList } from '../net/address.js'
 import { IdentityFile, defaultHome } from '../client/identity.js'
+import { KnownServers, pinningTransport } from '../client/known-servers.js'
+import { parseFingerprint } from '../net/fingerprint.js'
+import type { Transport } from '../net/tls.js'
 import { DepositoError, ERROR_CODES } from '../protocol/errors.js'
 import { parseClientId } from '../protocol/messages.js'
 import { depositCommand, deleteCommand, idCommand, listCommand, replicasCommand, retrieveCommand, statusCommand, type Output } from './client-commands.js'
@@ -52,6 +55,8 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env, { json = fals
         .default(DEFAULT_RESPONSE_TIMEOUT_MS, '5')
         .argParser(seconds),
     )
+    .option('--tls', 'use TLS on loopback too (env DEPOSITO_TLS=1); any other address always gets it')
+    .option('--fingerprint <sha256,...>', "trust only these node certificates (as `deposito-server fingerprint` prints them), and pin them; implies --tls")
     .addOption(new Option('--id <uuid>', 'client id to use (default: the one saved for this server); on a shared machine use DEPOSITO_ID instead: a command line shows in ps').env('DEPOSITO_ID'))
     .option('--json', 'print one JSON document on stdout (errors too)')
     .option('-q, --quiet', 'print nothing on success')
@@ -78,7 +83,11 @@ Examples:
 Your id is the key to your files: on a machine others use, pass it as DEPOSITO_ID or let the saved one be found,
 never as --id (every user can read a command line with ps).
 
-Environment: DEPOSITO_SERVER, DEPOSITO_RESPONSE_TIMEOUT, DEPOSITO_ID, DEPOSITO_HOME (where issued ids are saved; default ~/.config/deposito).
+TLS: connections to any address but loopback use TLS. The first time a node is reached its certificate is pinned
+in DEPOSITO_HOME/known_servers.json; a node that later presents another one is refused (UNTRUSTED).
+
+Environment: DEPOSITO_SERVER, DEPOSITO_RESPONSE_TIMEOUT, DEPOSITO_TLS, DEPOSITO_ID (safer than --id, which other
+users can see in ps), DEPOSITO_HOME (where issued ids and pins are saved; default ~/.config/deposito).
 ${exitCodeTable()}`,
     )
 
@@ -191,7 +200,7 @@ ${exitCodeTable()}`,
     const { clientMenu } = await import('./client-menu.js')
     process.exitCode = await clientMenu(
       { input: process.stdin, output: process.stdout, stderr: process.stderr, progress: opts.progress ?? process.stderr.isTTY === true },
-      { server: server!, id: clientId(opts.id), identity: new IdentityFile(defaultHome(env)), responseTimeoutMs: opts.responseTimeout },
+      { server: server!, id: clientId(opts.id), identity: new IdentityFile(defaultHome(env)), responseTimeoutMs: opts.responseTimeout, transport: transport(opts, env) },
     )
   })
 
@@ -212,6 +221,8 @@ function examples(...lines: string[]): string {
 
 interface GlobalOptions {
   server: string
+  tls?: boolean
+  fingerprint?: string
   /** Milliseconds (parsed from seconds). */
   responseTimeout: number
   id?: string
@@ -227,8 +238,18 @@ async function setup(cmd: Command, env: NodeJS.ProcessEnv): Promise<{ client: De
   const json = opts.json === true
   // --progress / --no-progress force it; otherwise a bar only when a person is watching stderr.
   const progress = !json && !opts.quiet && (opts.progress ?? process.stderr.isTTY === true)
-  const client = new DepositoClient({ server, id, identity: new IdentityFile(defaultHome(env)), responseTimeoutMs: opts.responseTimeout })
+  const client = new DepositoClient({ server, id, identity: new IdentityFile(defaultHome(env)), responseTimeoutMs: opts.responseTimeout, transport: transport(opts, env) })
   return { client, out: { json, quiet: opts.quiet === true, progress, stdout: process.stdout, stderr: process.stderr } }
+}
+
+/** `--tls` or DEPOSITO_TLS=1 (a flag-like variable: 0, false or empty leave TLS to the address). */
+function transport(opts: GlobalOptions, env: NodeJS.ProcessEnv): Transport {
+  const fingerprints = opts.fingerprint?.split(',').filter((f) => f.trim() !== '').map(parseFingerprint)
+  return pinningTransport({
+    known: new KnownServers(defaultHome(env)),
+    tls: opts.tls === true || /^(1|true|yes)$/i.test(env.DEPOSITO_TLS ?? ''),
+    ...(fingerprints ? { fingerprints } : {}),
+  })
 }
 
 function fail(err: DepositoError, json: boolean, stdoutHasData: boolean): number {

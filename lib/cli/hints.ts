@@ -19,6 +19,9 @@ const HINTS: Partial<Record<ErrorCode, (idsFile: string) => string>> = {
   IO_ERROR: () => 'check the path and its permissions',
   NOT_PRIMARY: () => 'writes go to the primary: name it first in --server (a piped deposit cannot be sent twice; run it again)',
   PROTOCOL_ERROR: () => 'is a deposito server listening at that address? check --server',
+  // The same words as the server's refusal, so our own nodes' message is not told twice.
+  TLS_REQUIRED: () => 'use --tls (bin/client) or DEPOSITO_TLS=1',
+  UNTRUSTED: () => 'someone may be intercepting the connection: re-pin only after checking the fingerprint on the server itself',
 }
 
 /** `err` as a DepositoError whose message ends with what to do about it. `idsFile`: where issued ids are saved. */

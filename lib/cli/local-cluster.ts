@@ -33,6 +33,11 @@ async function ensureSecret(root: string, given: string | undefined): Promise<{ 
   return { path, secret: Buffer.from(text) }
 }
 
+/** Mirrors speak as the primary does: TLS only if it is, plaintext beside TLS if it allows that. */
+export function transportFlags(options: Pick<ServerOptions, 'tls' | 'insecurePlaintext'>): string[] {
+  return [...(options.tls ? ['--tls'] : []), ...(options.insecurePlaintext ? ['--insecure-plaintext'] : [])]
+}
+
 export async function startLocalCluster(
   nodes: number,
   options: ServerOptions,
@@ -49,7 +54,7 @@ export async function startLocalCluster(
   for (let k = 2; k <= nodes; k++) {
     const port = primary.address.port + k - 1
     const args = ['--host', options.host, '--port', String(port), '--data', join(root, `node-${k}`)]
-    args.push('--secret-file', secretPath, '--join', primaryAddress, '--log-level', logLevel)
+    args.push('--secret-file', secretPath, '--join', primaryAddress, '--log-level', logLevel, ...transportFlags(options))
     // This very node binary (not whichever `node` is first on PATH), with the flags of bin/server's shebang.
     const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, SERVER_BIN, ...args], { stdio: ['ignore', 'inherit', 'inherit'] })
     const mirror = `${options.host}:${port}`

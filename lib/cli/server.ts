@@ -8,6 +8,7 @@ import { createLogger } from '../server/logger.js'
 import { withAskedFlags } from './server-menu.js'
 import { INTERRUPTED_EXIT } from './interrupt.js'
 import { removeMirrorCommand, type RemoveMirrorFlags } from './remove-mirror.js'
+import { readNodeFingerprint } from '../server/node-cert.js'
 
 /** `bin/server`: flags in, a running node out; SIGINT/SIGTERM stop it gracefully, a second signal at once. */
 function integer(min: number, max: number) {
@@ -41,6 +42,8 @@ export function buildProgram(): Command {
     .option('--repair-interval <seconds>', 'how often a primary runs its repair pass (scrub, reconcile, restore counts)', integer(1, 86_400), SERVER_DEFAULTS.repairIntervalMs / 1000)
     .option('--scrub-bytes <bytes>', 'bytes re-hashed per repair pass on each node, round-robin (0: no scrub)', integer(0, Number.MAX_SAFE_INTEGER), SERVER_DEFAULTS.scrubBytes)
     .option('--down-grace <seconds>', 'how long copies on a down mirror still count before they are made elsewhere', integer(0, 30 * 86_400), SERVER_DEFAULTS.downGraceMs / 1000)
+    .option('--tls', 'accept only TLS, on any address (and reach peers over TLS even on loopback)')
+    .option('--insecure-plaintext', 'also accept plaintext on a non-loopback address (ids and files then cross the network in clear)')
     .option('--local-cluster <nodes>', 'run a primary here and nodes-1 mirrors on the next ports, under DATA/node-K', integer(1, 16))
     .addOption(new Option('--log-level <level>', 'log verbosity').choices(['debug', 'info', 'warn', 'error', 'silent']).default('info'))
     .showHelpAfterError('(run with --help for usage)')
@@ -50,6 +53,12 @@ export function buildProgram(): Command {
     .argument('<node>', 'the mirror, by node id or by address (as `status` shows it)')
     .requiredOption('--primary <host:port>', 'the primary of the cluster')
     .option('--secret-file <file>', 'cluster secret (or env DEPOSITO_SECRET)')
+    .option('--tls', 'reach the primary over TLS even on loopback (needed when it runs with --tls)')
+    .showHelpAfterError('(run with --help for usage)')
+  program
+    .command('fingerprint')
+    .description("print this node's certificate fingerprint (what clients pin), without starting it")
+    .option('-d, --data <dir>', "the node's data directory", SERVER_DEFAULTS.dataDir)
     .showHelpAfterError('(run with --help for usage)')
   return program
 }
@@ -75,6 +84,8 @@ interface Flags {
   scrubBytes: number
   downGrace: number
   localCluster?: number
+  tls?: boolean
+  insecurePlaintext?: boolean
 }
 
 export async function main(given: string[] = process.argv): Promise<void> {
@@ -86,11 +97,15 @@ export async function main(given: string[] = process.argv): Promise<void> {
   }
   const program = buildProgram().exitOverride()
   let removal: { node: string; flags: RemoveMirrorFlags } | undefined
+  let fingerprintOf: string | undefined
   // Running a node is the program's own action, which main carries out below; without one, commander would
   // answer a flags-only run with help now that there is a subcommand.
   program.action(() => {})
   program.commands.find((c) => c.name() === 'remove-mirror')!.exitOverride().action((node: string, sub: RemoveMirrorFlags) => {
     removal = { node, flags: sub }
+  })
+  program.commands.find((c) => c.name() === 'fingerprint')!.exitOverride().action((sub: { data: string }) => {
+    fingerprintOf = sub.data
   })
   let flags: Flags
   try {
@@ -100,6 +115,7 @@ export async function main(given: string[] = process.argv): Promise<void> {
     return
   }
   if (removal) return removeMirror(removal.node, removal.flags)
+  if (fingerprintOf !== undefined) return printFingerprint(fingerprintOf)
   const log = createLogger(flags.logLevel)
   let server: { close(): Promise<void> } | undefined
   let stopping = false
@@ -137,6 +153,8 @@ export async function main(given: string[] = process.argv): Promise<void> {
       secret: await loadSecret(flags.secretFile),
       join: flags.join,
       advertise: flags.advertise,
+      tls: flags.tls === true,
+      insecurePlaintext: flags.insecurePlaintext === true,
       log,
     }
     if (flags.localCluster) {
@@ -152,6 +170,16 @@ export async function main(given: string[] = process.argv): Promise<void> {
     return
   }
   if (stopping) void server.close().then(() => process.exit(0))
+}
+
+async function printFingerprint(dataDir: string): Promise<void> {
+  try {
+    process.stdout.write(`${await readNodeFingerprint(dataDir)}\n`)
+  } catch (err) {
+    const e = toDepositoError(err)
+    process.stderr.write(`deposito-server: ${e.code}: ${e.message}\n`)
+    process.exitCode = e.exitCode
+  }
 }
 
 async function removeMirror(node: string, flags: RemoveMirrorFlags): Promise<void> {

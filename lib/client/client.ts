@@ -5,7 +5,8 @@ import { decodeFileInfo, parseClientId, type FileInfo, type Request } from '../p
 import { decodeNodeStatus, type NodeStatus } from '../protocol/node-status.js'
 import { formatAddress, type ServerAddress } from '../net/address.js'
 import { exchange, openConnection, type ConnectOptions } from '../net/connection.js'
-import { savedKey, type IdentityFile } from './identity.js'
+import { defaultHome, savedKey, type IdentityFile } from './identity.js'
+import { KnownServers, pinningTransport } from './known-servers.js'
 import { Router, type FirstAnswer, type NodeAnswer, type Role } from './router.js'
 import { download, readLines, replyCount, upload } from './transfer.js'
 
@@ -69,10 +70,13 @@ export class DepositoClient {
   #lastRead: ReadOrigin | undefined
 
   constructor(options: ClientOptions) {
-    this.#options = options
+    // Every connection, probes included, goes through one transport: by default TLS with pins for any address
+    // that leaves the machine, pins kept beside the ids.
+    const transport = options.transport ?? pinningTransport({ known: new KnownServers(options.identity?.home ?? defaultHome()) })
+    this.#options = { ...options, transport }
     this.#id = options.id
     const list = Array.isArray(options.server) ? options.server : [options.server]
-    this.#router = new Router(list, options.responseTimeoutMs ?? DEFAULT_RESPONSE_TIMEOUT_MS)
+    this.#router = new Router(list, options.responseTimeoutMs ?? DEFAULT_RESPONSE_TIMEOUT_MS, { transport })
   }
 
   /** The first address of the list: where ids were saved before clusters had ids, and still are for old servers. */

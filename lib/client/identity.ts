@@ -1,7 +1,6 @@
-import { mkdir, open, readFile, rm, stat } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import { writeFileDurable } from '../store/durable-fs.js'
+import { JsonFile } from './json-file.js'
 
 /**
  * Remembers the id each server issued, in `$DEPOSITO_HOME/ids.json` (default `~/.config/deposito`), readable by
@@ -30,22 +29,15 @@ export function savedKey(where: IdKey): string {
 
 export class IdentityFile {
   readonly path: string
+  readonly #file: JsonFile<string>
 
   constructor(readonly home: string) {
     this.path = join(home, 'ids.json')
-  }
-
-  async #read(): Promise<Record<string, string>> {
-    try {
-      return JSON.parse(await readFile(this.path, 'utf8')) as Record<string, string>
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {}
-      throw err
-    }
+    this.#file = new JsonFile(this.path)
   }
 
   async get(server: string): Promise<string | undefined> {
-    return (await this.#read())[server]
+    return (await this.#file.read())[server]
   }
 
   /**
@@ -53,7 +45,7 @@ export class IdentityFile {
    * is then copied under the cluster's key. The address entry stays: an older client may still read it.
    */
   async lookup(where: IdKey): Promise<string | undefined> {
-    const ids = await this.#read()
+    const ids = await this.#file.read()
     if (where.cluster === undefined) return ids[where.legacy]
     const key = clusterKey(where.cluster)
     if (ids[key]) return ids[key]
@@ -62,10 +54,7 @@ export class IdentityFile {
   }
 
   async set(server: string, id: string): Promise<void> {
-    await this.#locked(async () => {
-      const ids = { ...(await this.#read()), [server]: id }
-      await writeFileDurable(this.path, JSON.stringify(ids, null, 2) + '\n', this.home, 0o600)
-    })
+    await this.#file.update((ids) => ({ entries: { ...ids, [server]: id }, result: undefined }))
   }
 
   /**
@@ -73,35 +62,6 @@ export class IdentityFile {
    * first runs at once (a script depositing in parallel) must end up sharing one id, not each keeping its own.
    */
   async claim(server: string, id: string): Promise<string> {
-    return this.#locked(async () => {
-      const ids = await this.#read()
-      if (ids[server]) return ids[server]
-      await writeFileDurable(this.path, JSON.stringify({ ...ids, [server]: id }, null, 2) + '\n', this.home, 0o600)
-      return id
-    })
-  }
-
-  /** A lock file beside ids.json serialises its read-modify-write across processes; a stale one is broken. */
-  async #locked<T>(section: () => Promise<T>): Promise<T> {
-    await mkdir(this.home, { recursive: true, mode: 0o700 })
-    const lock = `${this.path}.lock`
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await (await open(lock, 'wx', 0o600)).close()
-        break
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-        const age = Date.now() - (await stat(lock).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs
-        if (age > STALE_LOCK_MS || attempt > 200) await rm(lock, { force: true })
-        else await new Promise((resolve) => setTimeout(resolve, 10))
-      }
-    }
-    try {
-      return await section()
-    } finally {
-      await rm(lock, { force: true })
-    }
+    return this.#file.update((ids) => (ids[server] ? { result: ids[server] } : { entries: { ...ids, [server]: id }, result: id }))
   }
 }
-
-const STALE_LOCK_MS = 5_000

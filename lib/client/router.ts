@@ -1,7 +1,7 @@
 import { DepositoError } from '../protocol/errors.js'
 import type { Fields } from '../protocol/fields.js'
 import { formatAddress, parseAddress, type ServerAddress } from '../net/address.js'
-import { askWithin } from '../net/connection.js'
+import { askWithin, type ConnectOptions } from '../net/connection.js'
 
 /**
  * Which node of `--server` a request goes to. Every command starts by asking the listed nodes, in order, who
@@ -41,15 +41,20 @@ export interface ReadRoute {
 
 // Refusals that say "not now" rather than "I am not a deposito node that knows op:node": move on to the next node.
 const PASSING = new Set(['UNREACHABLE', 'TIMEOUT', 'CONNECTION_LOST', 'PROTOCOL_ERROR', 'SHUTTING_DOWN', 'BUSY'])
+// Refusals about how we connect, not about the node: said at once, never hidden behind another node or an
+// "old server" guess (a changed certificate may be someone in the middle).
+const TRANSPORT = new Set(['UNTRUSTED', 'TLS_REQUIRED'])
 
 export class Router {
   readonly #addresses: ServerAddress[]
   readonly #timeoutMs: number
+  readonly #connect: ConnectOptions
 
-  constructor(addresses: ServerAddress[], responseTimeoutMs: number) {
+  constructor(addresses: ServerAddress[], responseTimeoutMs: number, connect: ConnectOptions = {}) {
     if (addresses.length === 0) throw new DepositoError('USAGE', 'no server address given')
     this.#addresses = addresses
     this.#timeoutMs = responseTimeoutMs
+    this.#connect = connect
   }
 
   /** Asks one node who it is. Any other error reply comes from a server older than `op:node`: a primary, as it was. */
@@ -57,9 +62,9 @@ export class Router {
     const address = formatAddress(target)
     let fields: Fields
     try {
-      fields = await askWithin(target, { op: 'node' }, this.#timeoutMs)
+      fields = await askWithin(target, { op: 'node' }, this.#timeoutMs, this.#connect)
     } catch (err) {
-      if (!(err instanceof DepositoError) || PASSING.has(err.code)) throw err
+      if (!(err instanceof DepositoError) || PASSING.has(err.code) || TRANSPORT.has(err.code)) throw err
       return { target, address, role: 'primary' }
     }
     return {
@@ -129,7 +134,8 @@ export class Router {
   async #reach(text: string): Promise<NodeAnswer | undefined> {
     try {
       return await this.probe(parseAddress(text))
-    } catch {
+    } catch (err) {
+      if (err instanceof DepositoError && TRANSPORT.has(err.code)) throw err
       return undefined
     }
   }

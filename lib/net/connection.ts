@@ -1,44 +1,59 @@
 import { connect, type Socket } from 'node:net'
+import { connect as connectTls, type TLSSocket } from 'node:tls'
 import { DepositoError, toDepositoError } from '../protocol/errors.js'
 import { parseReply, type Request, encodeRequest } from '../protocol/messages.js'
 import type { Fields } from '../protocol/fields.js'
 import { HeaderSplitter } from '../streams/header-splitter.js'
 import { formatAddress, type ServerAddress } from './address.js'
+import type { Transport } from './tls.js'
 
 /**
  * The client's side of one request: connect, send the header, read the status line. The reply's body (file
  * bytes for retrieve, lines for list) stays in the returned splitter, untouched, for the caller to pipe.
  */
 export interface ConnectOptions {
+  /** Bounds the TCP connect, the TLS handshake and the check of the node's identity together. */
   connectTimeoutMs?: number
   idleTimeoutMs?: number
+  /** Whether and how to secure each connection (lib/net/tls.ts); plaintext without one. */
+  transport?: Transport
 }
 
 const MAX_REPLY_LINE = 64 * 1024
 
-/** Connects to one node. Which node to ask (a primary, or a mirror standing in) is the caller's choice. */
+/**
+ * Connects to one node. Which node to ask (a primary, or a mirror standing in) is the caller's choice. When the
+ * transport asks for TLS, nothing is returned (so no request byte is written) until the node has passed its check.
+ */
 export async function openConnection(address: ServerAddress, options: ConnectOptions = {}): Promise<Socket> {
   const where = formatAddress(address)
-  const socket = connect({ host: address.host, port: address.port, allowHalfOpen: true })
+  const { transport } = options
+  const secure = transport?.tlsFor(address)
+  const target = { host: address.host, port: address.port, allowHalfOpen: true }
+  const socket: Socket = secure ? connectTls({ ...secure, ...target }) : connect(target)
+  let timer: NodeJS.Timeout | undefined
+  // Once TCP is through, a failure before the handshake is (a wrong key, an untrusted fallback certificate, a node
+  // that speaks no TLS) is the transport's to explain.
+  let handshaking = false
+  socket.once('connect', () => (handshaking = secure !== undefined))
   try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(Object.assign(new Error('connect timed out'), { code: 'ETIMEDOUT' })), options.connectTimeoutMs ?? 10_000)
-      socket.once('connect', () => {
-        clearTimeout(timer)
-        resolve()
-      })
-      socket.once('error', (err) => {
-        clearTimeout(timer)
-        reject(err)
-      })
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(Object.assign(new Error('connect timed out'), { code: 'ETIMEDOUT' })), options.connectTimeoutMs ?? 10_000)
     })
+    const failed = new Promise<never>((_, reject) => socket.once('error', reject))
+    const connected = new Promise<void>((resolve) => socket.once(secure ? 'secureConnect' : 'connect', resolve))
+    await Promise.race([deadline, failed, connected.then(() => secure && transport!.verify?.(socket as TLSSocket, address))])
   } catch (err) {
     socket.destroy()
+    if (err instanceof DepositoError) throw err
+    if (handshaking && (err as NodeJS.ErrnoException).code !== 'ETIMEDOUT') throw transport!.refused(err as Error, where)
     const e = toDepositoError(err, 'UNREACHABLE')
     if (e.code === 'UNREACHABLE' || e.code === 'TIMEOUT') {
       throw new DepositoError('UNREACHABLE', `no server at ${where} — start one with \`npm start\` or pass --server (${e.message})`, { cause: err })
     }
     throw e
+  } finally {
+    clearTimeout(timer)
   }
   socket.setTimeout(options.idleTimeoutMs ?? 60_000, () =>
     socket.destroy(new DepositoError('TIMEOUT', `the server at ${where} went quiet`)),
@@ -89,9 +104,9 @@ export async function exchange(address: ServerAddress, request: Request, options
  * says nothing (stopped with SIGSTOP, wedged) is as good as absent, and the caller moves on instead of waiting out
  * the idle timeout. The reply's body, if any, is not read.
  */
-export async function askWithin(address: ServerAddress, request: Request, ms: number): Promise<Fields> {
+export async function askWithin(address: ServerAddress, request: Request, ms: number, options: ConnectOptions = {}): Promise<Fields> {
   const started = Date.now()
-  const socket = await openConnection(address, { connectTimeoutMs: ms })
+  const socket = await openConnection(address, { ...options, connectTimeoutMs: ms })
   const silent = () =>
     socket.destroy(new DepositoError('UNREACHABLE', `the server at ${formatAddress(address)} accepted the connection but did not answer within ${ms / 1000} s`))
   const timer = setTimeout(silent, Math.max(0, ms - (Date.now() - started)))

@@ -24,6 +24,8 @@ export const ERROR_CODES = {
   PROTOCOL_ERROR: { exit: 24, summary: 'the other side broke the protocol' },
   UNAUTHORIZED: { exit: 25, summary: 'a peer request without a valid cluster signature' },
   NOT_PRIMARY: { exit: 26, summary: 'this node is a mirror: writes go to the primary it names' },
+  UNTRUSTED: { exit: 27, summary: "the server's certificate is not the one pinned for that address" },
+  TLS_REQUIRED: { exit: 28, summary: 'this node accepts only TLS connections' },
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES

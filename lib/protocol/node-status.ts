@@ -14,6 +14,8 @@ export interface NodeStatus {
   free?: number
   /** ISO time the primary last heard from it (mirrors only). */
   lastSeen?: string
+  /** Its certificate's fingerprint (the answering node's own line only). */
+  fingerprint?: string
 }
 
 export function encodeNodeStatus(node: NodeStatus): Record<string, string | number | undefined> {
@@ -26,6 +28,7 @@ export function encodeNodeStatus(node: NodeStatus): Record<string, string | numb
     bytes: node.bytes,
     livre: node.free,
     visto: node.lastSeen,
+    impressao: node.fingerprint,
   }
 }
 
@@ -42,5 +45,6 @@ export function decodeNodeStatus(fields: Fields): NodeStatus {
     ...(bytes === undefined ? {} : { bytes }),
     ...(free === undefined ? {} : { free }),
     ...(fields.visto === undefined ? {} : { lastSeen: fields.visto }),
+    ...(fields.impressao === undefined ? {} : { fingerprint: fields.impressao }),
   }
 }

@@ -33,6 +33,8 @@ export interface ServerContext {
   store: BlobStore
   /** This node's id and role (every node has one, with or without a secret). */
   identity: NodeIdentity
+  /** This node's certificate fingerprint (`sha256:<hex>`), shown by `node` and `status` as `impressao`. */
+  fingerprint?: string
   /** qtd_replicas for a deposit that does not say. */
   defaultReplicas: number
   cluster?: ClusterContext

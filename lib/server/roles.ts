@@ -14,6 +14,7 @@ export function nodeFields(ctx: ServerContext): Record<string, string | undefine
     papel: identity.role === 'primary' ? 'primario' : 'espelho',
     cluster: identity.clusterId,
     primario: identity.primary?.address,
+    impressao: ctx.fingerprint,
   }
 }
 

@@ -18,6 +18,9 @@ import { PeerClient } from '../cluster/peer-client.js'
 import { Scrubber } from '../cluster/scrub.js'
 import { Tombstones } from '../cluster/tombstones.js'
 import { handleRequest } from './handlers.js'
+import { isPskPeer, Listener } from './listener.js'
+import { openNodeCertificate, type NodeCertificate } from './node-cert.js'
+import { isLoopback, peerTransport } from '../net/tls.js'
 import { createLogger } from './logger.js'
 
 /**
@@ -49,6 +52,14 @@ export interface ServerOptions extends ConnectionLimits, AdmissionLimits {
   downGraceMs: number
   replicaStallMs: number
   replicaAckMs: number
+  /** `--tls`: TLS only, on any address (and peers dialled over TLS-PSK even on loopback). */
+  tls: boolean
+  /** `--insecure-plaintext`: plaintext served beside TLS on any address (warned about at start). */
+  insecurePlaintext: boolean
+  /** How long a connection may take to send its first byte and finish its TLS handshake. */
+  handshakeTimeoutMs: number
+  /** Connections held before their handshake is through; beyond it the oldest is dropped (listener.ts). */
+  maxPending: number
 }
 
 export const SERVER_DEFAULTS: Omit<ServerOptions, 'log'> = {
@@ -72,10 +83,15 @@ export const SERVER_DEFAULTS: Omit<ServerOptions, 'log'> = {
   downGraceMs: 600_000,
   replicaStallMs: 10_000,
   replicaAckMs: 30_000,
+  tls: false,
+  insecurePlaintext: false,
+  handshakeTimeoutMs: 10_000,
+  maxPending: 4096,
 }
 
 export class DepositoServer {
   readonly #server: Server
+  readonly #listener: Listener
   readonly #exchanges = new Set<Exchange>()
   readonly #admission: Admission
   /** Requests still running, cleanup included: close() waits for them so no temp file outlives the server. */
@@ -86,29 +102,37 @@ export class DepositoServer {
   readonly #stopping = new AbortController()
   #stopBackground: () => Promise<void> = async () => {}
 
-  private constructor(options: ServerOptions, store: BlobStore, identity: NodeIdentity, cluster: ClusterContext | undefined) {
+  private constructor(options: ServerOptions, store: BlobStore, identity: NodeIdentity, cluster: ClusterContext | undefined, certificate: NodeCertificate) {
     this.#options = options
     this.#admission = new Admission(options)
     this.#context = {
       store,
       identity,
+      fingerprint: certificate.fingerprint,
       defaultReplicas: options.defaultReplicas,
       cluster,
       stopped: () => this.#stopping.signal.aborted,
       helloLimit: new RateLimiter({ perMinute: options.helloRate }),
     }
     // Half-open: the client ends its side to mark the end of its request, and still reads the reply.
-    this.#server = createServer({ allowHalfOpen: true }, (socket) => this.#accept(socket))
+    // Sockets reach #accept once the listener has told TLS from plaintext and finished any handshake.
+    const { secret, handshakeTimeoutMs, idleTimeoutMs, maxPending, lingerMs, log } = options
+    const transport = { certificate, secret, plaintext: plaintextAllowed(options), handshakeTimeoutMs, idleTimeoutMs, maxPending, lingerMs, log }
+    this.#listener = new Listener(transport, (socket) => this.#accept(socket))
+    this.#server = createServer({ allowHalfOpen: true }, (socket) => this.#listener.handle(socket))
   }
 
   static async start(partial: Partial<ServerOptions> = {}): Promise<DepositoServer> {
     const options: ServerOptions = { ...SERVER_DEFAULTS, log: createLogger('silent'), ...partial }
+    if (options.tls && options.insecurePlaintext) throw new DepositoError('USAGE', '--tls and --insecure-plaintext contradict each other: choose one')
     if (options.join && !options.secret) throw new DepositoError('USAGE', '--join needs the cluster secret (--secret-file or DEPOSITO_SECRET)')
     const store = await BlobStore.open(options.dataDir, options.log)
     let identity: NodeIdentity
     let cluster: ClusterContext | undefined
+    let certificate: NodeCertificate
     try {
       identity = await NodeIdentity.open(options.dataDir)
+      certificate = await openNodeCertificate(options.dataDir, identity.id)
       // Before listening: a node told to join refuses writes from its first second.
       if (options.join) await identity.becomeMirrorOf(options.join, store.clientCount())
       if (identity.role === 'mirror' && !options.secret) {
@@ -119,10 +143,13 @@ export class DepositoServer {
       await store.close()
       throw err
     }
-    const server = new DepositoServer(options, store, identity, cluster)
+    const server = new DepositoServer(options, store, identity, cluster, certificate)
     server.#server.listen(options.port, options.host)
     await once(server.#server, 'listening')
-    options.log.info({ address: server.address, data: options.dataDir, node: identity.id, role: identity.role }, 'listening')
+    const plaintext = plaintextAllowed(options)
+    const { fingerprint } = certificate
+    if (options.insecurePlaintext) options.log.warn('--insecure-plaintext: clients and peers may connect without TLS; client ids, files and peer requests can then be read on the network')
+    options.log.info({ address: server.address, data: options.dataDir, node: identity.id, role: identity.role, fingerprint, plaintext }, 'listening')
     if (cluster) {
       const advertised = (socket: Socket) => advertisedAddress(options.host, server.address.port, options.advertise, socket.localAddress)
       const stopBeats = startHeartbeats(cluster.membership, cluster.pinger, { id: identity.id, address: advertised }, options.heartbeatIntervalMs, options.log)
@@ -166,7 +193,9 @@ export class DepositoServer {
 
   #accept(socket: Socket): void {
     const log = this.#options.log.child({ peer: `${socket.remoteAddress}:${socket.remotePort}` })
-    const refusal = this.#closing ? new DepositoError('SHUTTING_DOWN', 'the server is stopping') : this.#admission.makeRoom()
+    // A PSK peer proved the cluster secret in its handshake: it takes a slot of the peers' budget, never a client's.
+    const peer = isPskPeer(socket)
+    const refusal = this.#closing ? new DepositoError('SHUTTING_DOWN', 'the server is stopping') : peer ? undefined : this.#admission.makeRoom()
     if (refusal) {
       log.warn({ code: refusal.code }, refusal.message)
       socket.on('error', () => {})
@@ -176,6 +205,14 @@ export class DepositoServer {
       return
     }
     const exchange = new Exchange(socket, log, this.#options, this.#admission)
+    if (peer) {
+      try {
+        exchange.markPeer()
+      } catch (err) {
+        exchange.refuse(err as DepositoError)
+        return
+      }
+    }
     this.#exchanges.add(exchange)
     socket.once('close', () => this.#exchanges.delete(exchange))
     const serving = exchange.serve((request, ex) => handleRequest(request, ex, this.#context))
@@ -191,6 +228,7 @@ export class DepositoServer {
 
   async #close(graceMs: number): Promise<void> {
     this.#stopping.abort()
+    this.#listener.close()
     const background = this.#stopBackground()
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()))
     // Connections with no request under way are told why they are being closed.
@@ -211,11 +249,17 @@ export class DepositoServer {
   }
 }
 
+/** Plaintext where no byte leaves the machine (unless --tls), or anywhere the operator insists. */
+function plaintextAllowed(options: ServerOptions): boolean {
+  return options.insecurePlaintext || (!options.tls && isLoopback(options.host))
+}
+
 async function openCluster(options: ServerOptions, store: BlobStore): Promise<ClusterContext> {
   const auth = new PeerAuth(options.secret!)
   const membership = await Membership.open(options.dataDir, options.log)
   // Peers are named by node id and dialled wherever membership says they are at the moment of the call.
-  const peers = new PeerClient(auth, { connectTimeoutMs: 2_000, idleTimeoutMs: options.replicaAckMs, resolve: (node) => membership.resolve(node) })
+  const transport = peerTransport(options.secret!, options.tls)
+  const peers = new PeerClient(auth, { connectTimeoutMs: 2_000, idleTimeoutMs: options.replicaAckMs, resolve: (node) => membership.resolve(node), transport })
   // Pings get their own short timeout: a frozen mirror must be marked down in a few beats, not after the long
   // timeout that replica transfers need.
   const pingTimeoutMs = Math.max(500, options.heartbeatIntervalMs)

@@ -15,7 +15,7 @@ export async function status(exchange: Exchange, ctx: ServerContext): Promise<vo
   const { store, identity } = ctx
   const self = formatAddress({ host: exchange.socket.localAddress ?? '?', port: exchange.socket.localPort ?? 0 })
   const role = isMirror(ctx) ? 'mirror' : 'primary'
-  const nodes: NodeStatus[] = [{ id: identity.id, address: self, role, up: true, ...store.usage(), free: await store.freeBytes() }]
+  const nodes: NodeStatus[] = [{ id: identity.id, address: self, role, up: true, ...store.usage(), free: await store.freeBytes(), fingerprint: ctx.fingerprint }]
   for (const m of ctx.cluster?.membership.all() ?? []) {
     nodes.push({ id: m.id, address: m.address, role: 'mirror', up: m.up, files: m.files, bytes: m.bytes, free: m.free, lastSeen: m.lastSeen })
   }

@@ -19,6 +19,8 @@ t.test('each code that needs one gets its fix appended, once', async (t) => {
     IO_ERROR: /check the path/,
     NOT_PRIMARY: /writes go to the primary: name it first in --server/,
     PROTOCOL_ERROR: /check --server/,
+    TLS_REQUIRED: /use --tls \(bin\/client\) or DEPOSITO_TLS=1/,
+    UNTRUSTED: /re-pin only after checking the fingerprint on the server itself/,
   }
   for (const code of Object.keys(ERROR_CODES) as ErrorCode[]) {
     const e = withHint(new DepositoError(code, 'what happened'), '/home/u/ids.json')

@@ -5,6 +5,7 @@ import t from 'tap'
 import { EXIT, runClient, savedId, writeRandomFile } from '../helpers/bins.js'
 import { nodeAddress, nodeId, startCluster } from '../helpers/cluster.js'
 import { rawRequest, replyFields } from '../helpers/server.js'
+import { readNodeFingerprint } from '../../lib/server/node-cert.js'
 
 // Issue 9, "writes land on a mirror and are later undone": with real processes, a mirror refuses every client
 // write with NOT_PRIMARY naming its primary, never issues a client id, and serves reads from its copies.
@@ -39,8 +40,9 @@ t.test('a mirror refuses writes with NOT_PRIMARY, issues no ids, serves reads, a
 
   await t.test('hello with an id, node and status answer as a mirror', async (t) => {
     t.match(await ask(`op:hello|id_cliente:${id}`), { status: 'ok', id_cliente: id, novo: '0', no: mirrorId, papel: 'espelho', cluster: primaryId })
-    t.same(await ask('op:node'), { status: 'ok', no: mirrorId, papel: 'espelho', cluster: primaryId, primario: nodeAddress(primary) })
-    t.same(replyFields((await rawRequest(primary.port, ['op:node\n'])).line), { status: 'ok', no: primaryId, papel: 'primario', cluster: primaryId })
+    const impressao = (node: typeof primary) => readNodeFingerprint(node.dataDir)
+    t.same(await ask('op:node'), { status: 'ok', no: mirrorId, papel: 'espelho', cluster: primaryId, primario: nodeAddress(primary), impressao: await impressao(mirror) })
+    t.same(replyFields((await rawRequest(primary.port, ['op:node\n'])).line), { status: 'ok', no: primaryId, papel: 'primario', cluster: primaryId, impressao: await impressao(primary) })
     const status = await rawRequest(mirror.port, [`op:status|id_cliente:${randomUUID()}\n`])
     t.match(replyFields(status.line), { status: 'ok', no: mirrorId, papel: 'espelho', cluster: primaryId, primario: nodeAddress(primary), nos: '1' })
     t.match(replyFields(status.body.toString().trim()), { no: mirrorId, papel: 'espelho', estado: 'up' }, 'itself, as a mirror (the issue: it said primario)')

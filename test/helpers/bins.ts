@@ -41,6 +41,8 @@ export const EXIT = {
   PROTOCOL_ERROR: 24,
   UNAUTHORIZED: 25,
   NOT_PRIMARY: 26,
+  UNTRUSTED: 27,
+  TLS_REQUIRED: 28,
 } as const
 export type ErrorCode = Exclude<keyof typeof EXIT, 'OK'>
 

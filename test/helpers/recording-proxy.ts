@@ -24,16 +24,33 @@ export interface RecordingProxy {
   port: number
   address: string
   exchanges: Recorded[]
+  /** Where connections go from now on; connections that arrived before any target wait for the first. */
   setTarget(port: number): void
+  /** Every byte carried so far: each connection's upstream bytes, then its downstream bytes. */
+  recorded(): Buffer
+  connections(): number
   rewriteUp?: (bytes: Buffer) => Buffer
   rewriteDown?: (bytes: Buffer) => Buffer
 }
 
 export async function recordingProxy(t: Test): Promise<RecordingProxy> {
-  let setTarget!: (port: number) => void
-  const target = new Promise<number>((resolve) => (setTarget = resolve))
+  let current: number | undefined
+  let first!: (port: number) => void
+  const firstTarget = new Promise<number>((resolve) => (first = resolve))
+  const target = () => (current === undefined ? firstTarget : Promise.resolve(current))
+  const setTarget = (port: number) => {
+    current = port
+    first(port)
+  }
   const sockets: Socket[] = []
-  const proxy: RecordingProxy = { port: 0, address: '', exchanges: [], setTarget }
+  const proxy: RecordingProxy = {
+    port: 0,
+    address: '',
+    exchanges: [],
+    setTarget,
+    recorded: () => Buffer.concat(proxy.exchanges.flatMap((e) => [e.up, e.down])),
+    connections: () => proxy.exchanges.length,
+  }
   const server = createServer({ allowHalfOpen: true }, (from) => {
     const record: Recorded = { up: Buffer.alloc(0), down: Buffer.alloc(0), closed: Promise.resolve() }
     proxy.exchanges.push(record)
@@ -50,10 +67,10 @@ export async function recordingProxy(t: Test): Promise<RecordingProxy> {
   return proxy
 }
 
-async function carry(from: Socket, target: Promise<number>, record: Recorded, proxy: RecordingProxy, sockets: Socket[]): Promise<void> {
+async function carry(from: Socket, target: () => Promise<number>, record: Recorded, proxy: RecordingProxy, sockets: Socket[]): Promise<void> {
   sockets.push(from)
   from.pause()
-  const to = connect({ host: '127.0.0.1', port: await target, allowHalfOpen: true })
+  const to = connect({ host: '127.0.0.1', port: await target(), allowHalfOpen: true })
   sockets.push(to)
   const closed = Promise.all([once(from, 'close'), once(to, 'close')]).then(() => {})
   for (const s of [from, to]) s.on('error', () => (s === from ? to : from).destroy())
@@ -73,4 +90,11 @@ function pump(src: Socket, dst: Socket, keep: (b: Buffer) => void, rewrite: () =
     else dst.write(chunk)
   })
   src.on('end', () => (change ? dst.end(change(Buffer.concat(held))) : dst.end()))
+}
+
+/** A proxy already aimed at `target` (its `setTarget` re-aims it for later connections). */
+export async function startRecordingProxy(t: Test, target: { port: number }): Promise<RecordingProxy> {
+  const proxy = await recordingProxy(t)
+  proxy.setTarget(target.port)
+  return proxy
 }

@@ -4,6 +4,7 @@ import { Readable } from 'node:stream'
 import t from 'tap'
 import { DepositoClient } from '../../lib/client/client.js'
 import { rawRequest, replyFields, startServer, waitUntil } from '../helpers/server.js'
+import { readNodeFingerprint } from '../../lib/server/node-cert.js'
 
 // Roles in one process, with each node's store at hand (test/cluster/roles.test.ts is the same with real
 // processes): what a mirror refuses, what it serves, and what it says about itself.
@@ -44,6 +45,7 @@ t.test('a mirror refuses client writes and minting, serves reads from its copies
 
 t.test('a lone node is a primary and its own cluster', async (t) => {
   const lone = await startServer(t)
-  t.same(replyFields((await rawRequest(lone.address.port, ['op:node\n'])).line), { status: 'ok', no: lone.identity.id, papel: 'primario', cluster: lone.identity.id })
+  const impressao = await readNodeFingerprint(lone.store.layout.root)
+  t.same(replyFields((await rawRequest(lone.address.port, ['op:node\n'])).line), { status: 'ok', no: lone.identity.id, papel: 'primario', cluster: lone.identity.id, impressao })
   t.match(replyFields((await rawRequest(lone.address.port, ['op:hello\n'])).line), { status: 'ok', novo: '1', no: lone.identity.id, papel: 'primario' })
 })
