@@ -52,7 +52,10 @@ t.test('a pinned address that presents another certificate is refused; --fingerp
   t.equal(await known.get(proxy.address), fp1, 'pinned at first use, under the address as dialled')
 
   proxy.retarget(second.address.port)
-  const err = await openConnection(address, { transport: tofu }).catch((e: unknown) => e as Error & { code: string })
+  const err = (await openConnection(address, { transport: tofu }).then(
+    (socket) => socket.destroy(),
+    (e: unknown) => e,
+  )) as Error & { code: string }
   t.match(err, { code: 'UNTRUSTED' })
   for (const part of [proxy.address, fp1, fp2, `--fingerprint ${fp2}`, 'bin/server fingerprint --data DIR', known.path]) t.ok(err.message.includes(part), `names ${part}`)
   t.equal(await known.get(proxy.address), fp1, 'the pin stands')
