@@ -128,8 +128,8 @@ t.test('names are labels, not paths', async (t) => {
   const id = (await savedId(home, server.port))!
   const tree = await listTree(data)
   const blob = join('clients', id, 'blobs', sha256(bytes))
-  // `lock` is the running server's hold on its data directory; `node.json` its node id.
-  const own = (f: string) => f !== 'lock' && f !== 'node.json'
+  // `lock` is the running server's hold on its data directory; `node.json` its node id; `tls/` its certificate.
+  const own = (f: string) => f !== 'lock' && f !== 'node.json' && f !== 'tls/key.pem' && f !== 'tls/cert.pem'
   t.same(tree.filter((f) => own(f) && !/^clients\/[^/]+\/files\/[0-9a-f]{64}\.json$/.test(f)), [blob], 'data dir: one blob, metadata files, nothing else')
   t.equal(tree.filter(own).length, 4, 'three metadata files beside the blob')
   const wouldBe = [
