@@ -72,7 +72,8 @@ async function carry(from: Socket, target: () => Promise<number>, record: Record
   from.pause()
   const to = connect({ host: '127.0.0.1', port: await target(), allowHalfOpen: true })
   sockets.push(to)
-  const closed = Promise.all([once(from, 'close'), once(to, 'close')]).then(() => {})
+  // Not events.once: it rejects on 'error' (a target gone at teardown refuses the connection), and nobody awaits that.
+  const closed = Promise.all([from, to].map((s) => new Promise((resolve) => s.once('close', resolve)))).then(() => {})
   for (const s of [from, to]) s.on('error', () => (s === from ? to : from).destroy())
   pump(from, to, (b) => (record.up = Buffer.concat([record.up, b])), () => proxy.rewriteUp)
   pump(to, from, (b) => (record.down = Buffer.concat([record.down, b])), () => proxy.rewriteDown)
