@@ -1,7 +1,7 @@
 import { pipeline } from 'node:stream/promises'
 import type { Logger } from 'pino'
 import { parseAddress } from '../net/address.js'
-import { exchange } from '../net/connection.js'
+import { exchange, type ConnectOptions } from '../net/connection.js'
 import { decodeFileInfo, type FileInfo } from '../protocol/messages.js'
 import type { BlobStore } from '../store/blob-store.js'
 import type { Membership } from './membership.js'
@@ -22,12 +22,16 @@ import { clientTag } from '../protocol/client-tag.js'
 /** The live mirrors (node ids) and where each is now. */
 export type MirrorDirectory = Pick<Membership, 'live' | 'resolve'>
 
-export function fetchFromMirrors(store: BlobStore, mirrors: MirrorDirectory, owner: string, info: FileInfo, log: Logger): Promise<boolean> {
+/**
+ * `connect` carries the peers' transport: the fetch crosses the same links as replicas (TLS-PSK off loopback or
+ * under --tls), never a plaintext client connection that would show the owner's id and bytes on the wire.
+ */
+export function fetchFromMirrors(store: BlobStore, mirrors: MirrorDirectory, owner: string, info: FileInfo, log: Logger, connect: ConnectOptions = {}): Promise<boolean> {
   const repairs = repairsOf(store)
   const key = keyOf(owner, info.name, info.sha256)
   let running = repairs.get(key)
   if (!running) {
-    running = fetchOnce(store, mirrors, owner, info, log).finally(() => repairs.delete(key))
+    running = fetchOnce(store, mirrors, owner, info, log, connect).finally(() => repairs.delete(key))
     repairs.set(key, running)
   }
   return running
@@ -38,12 +42,12 @@ export function repairUnderWay(store: BlobStore, owner: string, info: FileInfo):
   return repairsOf(store).get(keyOf(owner, info.name, info.sha256))
 }
 
-async function fetchOnce(store: BlobStore, mirrors: MirrorDirectory, owner: string, info: FileInfo, log: Logger): Promise<boolean> {
+async function fetchOnce(store: BlobStore, mirrors: MirrorDirectory, owner: string, info: FileInfo, log: Logger, connect: ConnectOptions): Promise<boolean> {
   const live = mirrors.live()
   for (const mirror of (info.mirrors ?? []).filter((m) => live.includes(m))) {
     const upload = store.beginUpload()
     try {
-      const { fields, body, socket } = await exchange(parseAddress(mirrors.resolve(mirror)), { op: 'retrieve', clientId: owner, name: info.name }, { idleTimeoutMs: 30_000 })
+      const { fields, body, socket } = await exchange(parseAddress(mirrors.resolve(mirror)), { op: 'retrieve', clientId: owner, name: info.name }, { connectTimeoutMs: 2_000, ...connect, idleTimeoutMs: 30_000 })
       try {
         if (decodeFileInfo(fields).sha256 !== info.sha256) throw new Error('the mirror holds another version')
         const verifier = hashVerifier({ expected: () => info.sha256 })

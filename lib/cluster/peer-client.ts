@@ -7,6 +7,8 @@ import type { PeerAuth } from './peer-auth.js'
 
 type RequestFields = Record<string, string | number | undefined>
 
+const NODE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
+
 /**
  * A node speaking to another node: the same one-request connections as a client, with every header signed.
  * It reuses the client's connection code, since a primary pushing a replica is, on the wire, a client.
@@ -44,7 +46,10 @@ export class PeerClient {
    */
   async #start(node: string, fields: RequestFields | ((socket: Socket) => RequestFields)) {
     const socket = await this.#connect(node)
-    const { line, nonce } = this.auth.signRequest(typeof fields === 'function' ? fields(socket) : fields)
+    const given = typeof fields === 'function' ? fields(socket) : fields
+    // Addressed to the node id it is meant for, under the MAC: a recording replayed to another node (the primary
+    // itself, a sibling mirror) is refused there, whatever its nonce.
+    const { line, nonce } = this.auth.signRequest(NODE_ID.test(node) ? { ...given, para: node } : given)
     const { seal, check } = this.auth.bind(nonce)
     const reply = readReply(socket, (received) => {
       try {

@@ -43,7 +43,8 @@ export async function reconcileMirror(deps: ReconcileDeps, mirror: string): Prom
         cb()
       },
     })
-    await pipeline(body, split2(), strike)
+    // Lines are capped like every reply line: a hostile or broken peer cannot grow one without bound.
+    await pipeline(body, split2({ maxLength: 64 * 1024 }), strike)
     // A list cut short would make every copy after the cut look missing.
     if (lines !== total) throw new DepositoError('PROTOCOL_ERROR', `the mirror announced ${total} copies and listed ${lines}`)
   } finally {

@@ -91,7 +91,7 @@ async function scrubLocal(deps: RepairDeps, budget: number, stopped: () => boole
   for (const { owner, info, unreadable } of bad) {
     if (stopped()) return
     log.error({ owner: clientTag(owner), name: info.name, sha256: info.sha256, unreadable }, 'scrub found a bad local copy')
-    if (!(await fetchFromMirrors(store, membership, owner, info, log).catch(() => false))) {
+    if (!(await fetchFromMirrors(store, membership, owner, info, log, { transport: deps.peers.options?.transport }).catch(() => false))) {
       log.error({ owner: clientTag(owner), name: info.name, sha256: info.sha256, mirrors: info.mirrors }, 'no good copy of a file is reachable')
     }
   }

@@ -110,12 +110,23 @@ export class Exchange {
     if (!stream) {
       this.#state = 'done'
       this.socket.end(this.#sealed(encodeOk(fields)))
+      this.#closeAfter(this.limits.lingerMs)
       return
     }
     this.#state = 'replying'
     this.socket.write(this.#sealed(encodeOk(fields)))
     await pipeline([stream, ...stages, this.socket])
     this.#state = 'done'
+    // The last bytes may still sit in the kernel's buffers while a slow reader takes them: an idle period, not a linger.
+    this.#closeAfter(this.limits.idleTimeoutMs)
+  }
+
+  /**
+   * Once the answer is out, the connection is done whatever the client does: one that keeps trickling bytes
+   * (each restarts the idle timer) must not hold its slot for ever.
+   */
+  #closeAfter(ms: number): void {
+    setTimeout(() => this.socket.destroy(), ms).unref()
   }
 
   refuse(err: DepositoError): void {
@@ -130,7 +141,7 @@ export class Exchange {
     this.#state = 'done'
     this.socket.end(this.#sealed(encodeError(err)))
     this.#drain()
-    setTimeout(() => this.socket.destroy(), this.limits.lingerMs).unref()
+    this.#closeAfter(this.limits.lingerMs)
   }
 
   #sealed(line: string): string {

@@ -36,14 +36,17 @@ export async function handlePeerRequest(request: PeerRequest, exchange: Exchange
       return exchange.ok({ no: id, arquivos: copied })
     }
     case 'replicate':
+      refuseUnlessMirror(exchange, ctx)
       return replicate(request, exchange, ctx)
     case 'drop': {
+      refuseUnlessMirror(exchange, ctx)
       const { store } = ctx
       const held = store.hasClient(request.clientId) ? store.stat(request.clientId, request.name) : undefined
       const gone = held && (await store.deleteVersion(request.clientId, request.name, request.hash ?? held.sha256))
       return exchange.ok({ removido: gone ? 1 : 0 })
     }
     case 'holdings': {
+      refuseUnlessMirror(exchange, ctx)
       // A snapshot of references into the index, so the count sent first matches the lines; each line is only
       // encoded as the socket takes it.
       const files = [...ctx.store.allFiles()]
@@ -53,6 +56,7 @@ export async function handlePeerRequest(request: PeerRequest, exchange: Exchange
       return exchange.ok({ quantidade: files.length }, Readable.from(lines()))
     }
     case 'scrub':
+      refuseUnlessMirror(exchange, ctx)
       return scrub(request.bytes, exchange, ctx, cluster)
   }
 }
@@ -102,4 +106,14 @@ async function ping(request: PingRequest, exchange: Exchange, ctx: ServerContext
 function requireCluster(ctx: ServerContext): ClusterContext {
   if (!ctx.cluster) throw new DepositoError('UNAUTHORIZED', 'this node has no cluster secret and accepts no peer requests')
   return ctx.cluster
+}
+
+/**
+ * The ops that change or read a node's copies come from its primary, addressed to this node by id (`para`, under
+ * the MAC). A primary serves none of them: a `drop` or `replicate` recorded on its way to a mirror and replayed to
+ * the primary would delete or revert an acknowledged file. A sibling mirror refuses it too, by `para`.
+ */
+function refuseUnlessMirror(exchange: Exchange, ctx: ServerContext): void {
+  if (!isMirror(ctx)) throw new DepositoError('UNAUTHORIZED', 'this node is a primary: it takes copies from no one')
+  if (exchange.headerFields.para !== ctx.identity.id) throw new DepositoError('UNAUTHORIZED', 'peer request addressed to another node')
 }

@@ -20,7 +20,7 @@ export async function retrieve(request: RetrieveRequest, exchange: Exchange, ctx
   const repair = () => {
     const info = store.stat(owner, request.name)
     if (info === undefined || ctx.cluster === undefined) return Promise.resolve(false)
-    return fetchFromMirrors(store, ctx.cluster.membership, owner, info, exchange.log)
+    return fetchFromMirrors(store, ctx.cluster.membership, owner, info, exchange.log, { transport: ctx.cluster.peers.options.transport })
   }
   const opened = await store.openBlob(owner, request.name).catch(async (err: unknown) => {
     if (!(err instanceof DepositoError && err.code === 'NOT_FOUND' && (await repair()))) throw err

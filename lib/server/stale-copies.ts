@@ -1,3 +1,4 @@
+import { clientTag } from '../protocol/client-tag.js'
 import type { Logger } from 'pino'
 import { retireCopies } from '../cluster/tombstones.js'
 import { replicaDeps, type ServerContext } from './context.js'
@@ -18,6 +19,6 @@ export async function retireStaleCopies(
   try {
     await retireCopies(replicaDeps(ctx, exchange), copy.owner, copy.name, copy.sha256, mirrors)
   } catch (err) {
-    exchange.log.error({ ...copy, mirrors, err: (err as Error).message }, 'could not retire a stale copy nor remember it')
+    exchange.log.error({ owner: clientTag(copy.owner), name: copy.name, sha256: copy.sha256, mirrors, err: (err as Error).message }, 'could not retire a stale copy nor remember it')
   }
 }

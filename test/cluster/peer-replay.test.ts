@@ -64,12 +64,14 @@ t.test('a recorded replicate exchange replayed later is refused, and nothing is 
   t.match(altered, { status: 'error', code: 'UNAUTHORIZED' }, 'other bytes with their own hash in the trailer: refused')
   t.notOk(mirror.store.stat(id, 'f'), 'nothing stored')
 
-  // A node that never saw this nonce (another member with the same secret): only the sealed trailer stands in
-  // the way of the forged body, and it does.
+  // A node that never saw this nonce (another node with the same secret, the primary itself): the request names
+  // the mirror it was meant for, and only a mirror takes copies.
   const other = await startServer(t, { secret: SECRET })
   const elsewhere = replyFields((await rawRequest(other.address.port, [recorded.header, body, trailer])).line)
-  t.match(elsewhere, { status: 'error', code: 'UNAUTHORIZED', message: /trailer/ }, 'replayed to a node without the nonce: the trailer seal fails')
-  t.notOk(other.store.stat(id, 'f'), 'nothing stored there either')
+  t.match(elsewhere, { status: 'error', code: 'UNAUTHORIZED' }, 'replayed to another node: refused')
+  t.notOk(other.store.hasClient(id) && other.store.stat(id, 'f'), 'nothing stored there either')
+  const toPrimary = replyFields((await rawRequest(primary.address.port, [recorded.header, recorded.body, recorded.trailer])).line)
+  t.match(toPrimary, { status: 'error', code: 'UNAUTHORIZED', message: /primary/ }, 'the genuine recording replayed to the primary: refused')
 })
 
 t.test('one byte of a replica altered in flight (its trailer hash recomputed) is refused; nothing is stored', async (t) => {

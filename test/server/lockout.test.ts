@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { Socket } from 'node:net'
+import { connect, type Socket } from 'node:net'
 import t from 'tap'
 import { PeerAuth } from '../../lib/cluster/peer-auth.js'
 import { PeerClient } from '../../lib/cluster/peer-client.js'
@@ -68,4 +68,23 @@ t.test('new ids are rationed per source address', async (t) => {
   t.equal((await hello()).novo, '1')
   t.match(await hello(), { status: 'error', code: 'BUSY', message: 'too many new ids from 127.0.0.1; try again in a minute' })
   t.match(await hello(`|id_cliente:${first.id_cliente}`), { status: 'ok', novo: '0' }, 'checking an id it holds is not rationed')
+})
+
+t.test('a client that keeps trickling bytes after its answer does not keep its slot', async (t) => {
+  const server = await startServer(t, { lingerMs: 200, idleTimeoutMs: 60_000 })
+  const socket = await new Promise<Socket>((resolve, reject) => {
+    const s = connect({ host: '127.0.0.1', port: server.address.port }, () => resolve(s))
+    s.once('error', reject)
+  })
+  socket.on('error', () => {})
+  socket.setEncoding('utf8')
+  const answered = new Promise<string>((resolve) => socket.once('data', resolve))
+  socket.write('op:node\n')
+  t.match(await answered, /^status:ok\|/, 'answered')
+  // One byte every 50 ms: each would restart an idle timer, but the answer is out, so the node closes anyway.
+  const drip = setInterval(() => socket.writable && socket.write('x'), 50)
+  t.teardown(() => clearInterval(drip))
+  await waitUntil('the server to close the answered connection', () => socket.destroyed || socket.readableEnded || server.connections.clients === 0)
+  await waitUntil('its slot to be free', () => server.connections.clients === 0 && server.connections.pending === 0)
+  t.pass('the slot is free while the client still trickles')
 })

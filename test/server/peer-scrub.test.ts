@@ -29,18 +29,20 @@ async function put(server: DepositoServer, owner: string, name: string, body: Bu
 
 /** A mirror holding a, b, c whose blob of `a` is a FIFO; `enter` resolves once a scrub has opened it. */
 async function heldMirror(t: Test) {
-  const mirror = await startServer(t, { secret: SECRET, heartbeatIntervalMs: 60_000 })
+  // A mirror for real: scrub is served only by a mirror, and only when addressed to its node id.
+  const primary = await startServer(t, { secret: SECRET, heartbeatIntervalMs: 60_000 })
+  const mirror = await startServer(t, { secret: SECRET, heartbeatIntervalMs: 60_000, join: `127.0.0.1:${primary.address.port}` })
   const owner = await mirror.store.issueClientId()
   const a = Buffer.from('the held file')
   for (const [name, body] of [['a', a], ['b', Buffer.from('bee')], ['c', Buffer.from('sea')]] as const) await put(mirror, owner, name, body)
   const blob = mirror.store.layout.blob(owner, sha(a))
   await rm(blob)
   await promisify(execFile)('mkfifo', [blob])
-  const peers = new PeerClient(new PeerAuth(SECRET))
   const at = `127.0.0.1:${mirror.address.port}`
+  const peers = new PeerClient(new PeerAuth(SECRET), { resolve: () => at })
   return {
     mirror,
-    scrub: () => peers.request(at, { op: 'scrub', bytes: 1e9 }),
+    scrub: () => peers.request(mirror.identity.id, { op: 'scrub', bytes: 1e9 }),
     // Opening the writing end waits for the reader: it resolves exactly when the scrubber is in file a.
     enter: () => open(blob, 'w'),
     a,
@@ -76,7 +78,9 @@ t.test('a node that is stopping ends its slice after the file under way', async 
 })
 
 t.test('an unreadable copy on a mirror (a directory where its blob was) is dropped, and the reply still comes', async (t) => {
-  const mirror = await startServer(t, { secret: SECRET, heartbeatIntervalMs: 60_000 })
+  // A mirror for real: scrub is served only by a mirror, and only when addressed to its node id.
+  const primary = await startServer(t, { secret: SECRET, heartbeatIntervalMs: 60_000 })
+  const mirror = await startServer(t, { secret: SECRET, heartbeatIntervalMs: 60_000, join: `127.0.0.1:${primary.address.port}` })
   const owner = await mirror.store.issueClientId()
   const body = Buffer.from('soon unreadable')
   await put(mirror, owner, 'x', body)
@@ -84,8 +88,8 @@ t.test('an unreadable copy on a mirror (a directory where its blob was) is dropp
   const blob = mirror.store.layout.blob(owner, sha(body))
   await rm(blob)
   await mkdir(blob)
-  const peers = new PeerClient(new PeerAuth(SECRET))
-  const reply = await peers.request(`127.0.0.1:${mirror.address.port}`, { op: 'scrub', bytes: 1e9 })
+  const peers = new PeerClient(new PeerAuth(SECRET), { resolve: () => `127.0.0.1:${mirror.address.port}` })
+  const reply = await peers.request(mirror.identity.id, { op: 'scrub', bytes: 1e9 })
   t.match(reply, { verificados: '2', removidos: '1' })
   t.equal(mirror.store.stat(owner, 'x'), undefined, 'never served again')
   t.ok(mirror.store.stat(owner, 'y'), 'the good copy stays')

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -100,7 +101,13 @@ t.test('drop removes a replica, and says when there was none', async (t) => {
   await client.deposit(Readable.from([Buffer.from('bye')]), { name: 'gone', size: 3, replicas: 1 })
   const id = await client.id()
   // Each request signed afresh: the same signed line twice would be a replay.
-  const drop = () => new PeerAuth(SECRET).sign({ op: 'drop', id_cliente: id, nome_arquivo: 'gone' })
+  const drop = () => new PeerAuth(SECRET).sign({ op: 'drop', id_cliente: id, nome_arquivo: 'gone', para: mirrors[0]!.identity.id })
+  // Addressed to another node, or sent to the primary (a recording replayed there): refused, nothing removed.
+  const misaddressed = new PeerAuth(SECRET).sign({ op: 'drop', id_cliente: id, nome_arquivo: 'gone', para: randomUUID() })
+  t.match(replyFields((await rawRequest(mirrors[0]!.address.port, [misaddressed])).line), { code: 'UNAUTHORIZED', message: /another node/ })
+  const unaddressed = new PeerAuth(SECRET).sign({ op: 'drop', id_cliente: id, nome_arquivo: 'gone' })
+  t.match(replyFields((await rawRequest(mirrors[0]!.address.port, [unaddressed])).line), { code: 'UNAUTHORIZED' }, 'a drop naming no node is refused')
+  t.ok(mirrors[0]!.store.stat(id, 'gone'), 'the copy is still there')
   t.equal(replyFields((await rawRequest(mirrors[0]!.address.port, [drop()])).line).removido, '1')
   t.equal(mirrors[0]!.store.stat(id, 'gone'), undefined)
   t.equal(replyFields((await rawRequest(mirrors[0]!.address.port, [drop()])).line).removido, '0')

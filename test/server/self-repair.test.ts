@@ -81,7 +81,7 @@ t.test('a drop names its version: a newer deposit of the name is never removed',
   const id = await client.id()
 
   const auth = new PeerAuth(SECRET)
-  const drop = (hash: string) => rawRequest(m0.address.port, [auth.sign({ op: 'drop', id_cliente: id, nome_arquivo: 'v', hash_arquivo: hash })])
+  const drop = (hash: string) => rawRequest(m0.address.port, [auth.sign({ op: 'drop', id_cliente: id, nome_arquivo: 'v', hash_arquivo: hash, para: m0.identity.id })])
   t.match(replyFields((await drop(sha(v2))).line), { status: 'ok', removido: '0' }, 'a drop for another version removes nothing')
   t.equal(m0.store.stat(id, 'v')?.sha256, sha(v1), 'v1 is still there')
 
