@@ -41,6 +41,7 @@ export function buildProgram(): Command {
     .option('--repair-interval <seconds>', 'how often a primary runs its repair pass (scrub, reconcile, restore counts)', integer(1, 86_400), SERVER_DEFAULTS.repairIntervalMs / 1000)
     .option('--scrub-bytes <bytes>', 'bytes re-hashed per repair pass on each node, round-robin (0: no scrub)', integer(0, Number.MAX_SAFE_INTEGER), SERVER_DEFAULTS.scrubBytes)
     .option('--down-grace <seconds>', 'how long copies on a down mirror still count before they are made elsewhere', integer(0, 30 * 86_400), SERVER_DEFAULTS.downGraceMs / 1000)
+    .option('--partial-ttl <seconds>', 'remove a resumable deposit left unfinished this long after its last byte', integer(1, 365 * 86_400), SERVER_DEFAULTS.partialTtlMs / 1000)
     .option('--local-cluster <nodes>', 'run a primary here and nodes-1 mirrors on the next ports, under DATA/node-K', integer(1, 16))
     .addOption(new Option('--log-level <level>', 'log verbosity').choices(['debug', 'info', 'warn', 'error', 'silent']).default('info'))
     .showHelpAfterError('(run with --help for usage)')
@@ -74,6 +75,7 @@ interface Flags {
   repairInterval: number
   scrubBytes: number
   downGrace: number
+  partialTtl: number
   localCluster?: number
 }
 
@@ -134,6 +136,7 @@ export async function main(given: string[] = process.argv): Promise<void> {
       repairIntervalMs: flags.repairInterval * 1000,
       scrubBytes: flags.scrubBytes,
       downGraceMs: flags.downGrace * 1000,
+      partialTtlMs: flags.partialTtl * 1000,
       secret: await loadSecret(flags.secretFile),
       join: flags.join,
       advertise: flags.advertise,

@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import { DepositoError } from '../protocol/errors.js'
 import { DEFAULT_PORT, encodeError } from '../protocol/messages.js'
 import { BlobStore } from '../store/blob-store.js'
+import { PartialUploads } from '../store/partial-uploads.js'
 import { Admission, type AdmissionLimits } from './admission.js'
 import { Exchange, type ConnectionLimits } from './connection.js'
 import { RateLimiter } from './rate-limit.js'
@@ -49,6 +50,8 @@ export interface ServerOptions extends ConnectionLimits, AdmissionLimits {
   downGraceMs: number
   replicaStallMs: number
   replicaAckMs: number
+  /** A partial upload (resumable deposit) whose last byte is older than this is removed. */
+  partialTtlMs: number
 }
 
 export const SERVER_DEFAULTS: Omit<ServerOptions, 'log'> = {
@@ -72,6 +75,7 @@ export const SERVER_DEFAULTS: Omit<ServerOptions, 'log'> = {
   downGraceMs: 600_000,
   replicaStallMs: 10_000,
   replicaAckMs: 30_000,
+  partialTtlMs: 86_400_000,
 }
 
 export class DepositoServer {
@@ -86,11 +90,12 @@ export class DepositoServer {
   readonly #stopping = new AbortController()
   #stopBackground: () => Promise<void> = async () => {}
 
-  private constructor(options: ServerOptions, store: BlobStore, identity: NodeIdentity, cluster: ClusterContext | undefined) {
+  private constructor(options: ServerOptions, store: BlobStore, partials: PartialUploads, identity: NodeIdentity, cluster: ClusterContext | undefined) {
     this.#options = options
     this.#admission = new Admission(options)
     this.#context = {
       store,
+      partials,
       identity,
       defaultReplicas: options.defaultReplicas,
       cluster,
@@ -107,7 +112,9 @@ export class DepositoServer {
     const store = await BlobStore.open(options.dataDir, options.log)
     let identity: NodeIdentity
     let cluster: ClusterContext | undefined
+    let partials: PartialUploads | undefined
     try {
+      partials = await PartialUploads.open(store.layout, { ttlMs: options.partialTtlMs, log: options.log })
       identity = await NodeIdentity.open(options.dataDir)
       // Before listening: a node told to join refuses writes from its first second.
       if (options.join) await identity.becomeMirrorOf(options.join, store.clientCount())
@@ -116,10 +123,11 @@ export class DepositoServer {
       }
       cluster = options.secret && (await openCluster(options, store))
     } catch (err) {
+      await partials?.close()
       await store.close()
       throw err
     }
-    const server = new DepositoServer(options, store, identity, cluster)
+    const server = new DepositoServer(options, store, partials, identity, cluster)
     server.#server.listen(options.port, options.host)
     await once(server.#server, 'listening')
     options.log.info({ address: server.address, data: options.dataDir, node: identity.id, role: identity.role }, 'listening')
@@ -206,6 +214,7 @@ export class DepositoServer {
     // A repair pass stops between files; one copying a large file may take longer than the grace allows.
     await Promise.race([background, grace])
     clearTimeout(deadline)
+    await this.#context.partials.close()
     await this.store.close()
     this.#options.log.info('stopped')
   }
