@@ -34,7 +34,7 @@ export async function resumableDeposit(request: DepositRequest & { upload: strin
     if (state && state.length < offset) throw new DepositoError('BAD_HEADER', `upload ${token} holds ${state.length} bytes, fewer than offset ${offset}`)
     if (!state) await ctx.partials.create(owner, token, request.name, size)
     const started = Date.now()
-    const seed = await ctx.partials.resumeAt(owner, token, offset)
+    const seed = await exchange.whileWorking(() => ctx.partials.resumeAt(owner, token, offset))
     if (offset > 0) exchange.log.info({ upload: token, offset, rehashMs: Date.now() - started }, 'resuming a partial upload')
     await deposit(request, exchange, ctx, { sink: () => ctx.partials.sink(ctx.store, owner, token), offset, seed })
   } finally {

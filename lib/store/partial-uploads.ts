@@ -162,7 +162,10 @@ export class PartialUploads {
         // A record without its data (a crash inside create) ages by its own mtime.
         const token = name.endsWith('.json') ? name.slice(0, -5) : name
         if (name.endsWith('.json') && names.includes(token)) continue
-        if (this.#claimed.has(`${owner}/${token}`)) continue
+        const key = `${owner}/${token}`
+        if (this.#claimed.has(key)) continue
+        // Held while it is judged and removed: a resume arriving meanwhile gets BUSY, not a file vanishing under it.
+        this.#claimed.add(key)
         try {
           const { mtimeMs } = await stat(join(this.#root, owner, name))
           if (now - mtimeMs <= this.#ttlMs) continue
@@ -173,6 +176,8 @@ export class PartialUploads {
         } catch (err) {
           // Logged by code only: a path here names the owner's id.
           this.#log.warn({ owner: clientTag(owner), upload: token, code: (err as NodeJS.ErrnoException).code }, 'could not sweep a partial upload')
+        } finally {
+          this.#claimed.delete(key)
         }
       }
     }

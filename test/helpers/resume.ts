@@ -51,11 +51,13 @@ async function sizeOf(path: string): Promise<number> {
  * partial, then drops the connection without a half-close: a cut.
  */
 export async function cutDeposit(port: number, dataDir: string, upload: Resumable, k: number, offset?: number): Promise<void> {
+  // Hashed before connecting: a big file's hash would block a server sharing this process past a short idle timeout.
+  const line = depositLine(upload, offset)
   const socket = connect({ host: '127.0.0.1', port })
   socket.on('error', () => {})
   await once(socket, 'connect')
   const from = offset ?? 0
-  socket.write(depositLine(upload, offset))
+  socket.write(line)
   socket.write(upload.file.subarray(from, k))
   const path = partialPath(dataDir, upload)
   for (let i = 0; i < 1000 && (await sizeOf(path)) <= from; i++) await new Promise((resolve) => setTimeout(resolve, 5))

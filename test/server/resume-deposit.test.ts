@@ -148,3 +148,18 @@ t.test('a mirror answers offset NOT_PRIMARY', async (t) => {
   const line = (await rawRequest(mirrors[0]!.address.port, [`op:offset|id_cliente:${newToken()}|upload:${newToken()}\n`])).line
   t.equal(replyFields(line).code, 'NOT_PRIMARY')
 })
+
+t.test('re-hashing a long prefix is not an idle client: the idle timeout does not cut it', async (t) => {
+  // 192 MiB take ~0.2 s to re-hash here, four times the idle timeout; the client's bytes wait in the socket.
+  const server = await startServer(t, { idleTimeoutMs: 50 })
+  const port = server.address.port
+  const dataDir = server.store.layout.root
+  const id = await newId(port)
+  const prefix = 192 * MiB
+  const upload: Resumable = { id, token: newToken(), name: 'long', file: randomBytesSeeded(prefix + MiB, 'long') }
+  await cutDeposit(port, dataDir, upload, MiB)
+  t.equal((await offsetOf(port, id, upload.token)).status, 'ok')
+  await writeFile(partialPath(dataDir, upload), upload.file.subarray(0, prefix))
+  const done = await depositFrom(port, upload, prefix)
+  t.same([done.status, done.hash_arquivo], ['ok', sha(upload.file)])
+})
