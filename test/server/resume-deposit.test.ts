@@ -140,7 +140,9 @@ t.test('with replicas: a resumed deposit reaches every mirror from the verified 
   for (const node of [primary, ...mirrors]) {
     t.equal(node.store.stat(id, 'replicated')?.sha256, sha(upload.file))
     t.ok((await readFile(node.store.layout.blob(id, sha(upload.file)))).equals(upload.file), 'identical bytes on every node')
-  }
+  }  // Never cut: sent to the mirrors as it arrives, as any deposit.
+  const whole: Resumable = { ...upload, token: newToken(), name: 'whole', file: randomBytesSeeded(MiB, 'whole') }
+  t.same([(await depositFrom(port, whole)).copias, mirrors.map((m) => m.store.stat(id, 'whole')?.sha256)], ['3', [sha(whole.file), sha(whole.file)]])
 })
 
 t.test('a mirror answers offset NOT_PRIMARY', async (t) => {
