@@ -37,9 +37,23 @@ export async function resumableDeposit(request: DepositRequest & { upload: strin
     const seed = await exchange.whileWorking(() => ctx.partials.resumeAt(owner, token, offset))
     if (offset > 0) exchange.log.info({ upload: token, offset, rehashMs: Date.now() - started }, 'resuming a partial upload')
     await deposit(request, exchange, ctx, { sink: () => ctx.partials.sink(ctx.store, owner, token), offset, seed })
+  } catch (err) {
+    if (!(err instanceof DepositoError && err.code === 'HASH_MISMATCH')) await logKept(exchange, ctx, owner, token)
+    throw err
   } finally {
     release()
   }
+}
+
+/** What a failed resumable deposit left for the next try: an operator can follow a transfer across its cuts. */
+async function logKept(exchange: Exchange, ctx: ServerContext, owner: string, token: string): Promise<void> {
+  let state
+  try {
+    state = await ctx.partials.get(owner, token)
+  } catch {
+    // An unreadable record: the error the request already has is the one to report.
+  }
+  if (state) exchange.log.info({ upload: token, offset: state.length }, 'partial upload kept')
 }
 
 /** `op:offset`: how much of a partial upload this primary holds, for the client to send the rest. */

@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import { connect } from 'node:net'
 import t, { type Test } from 'tap'
 import { randomBytesSeeded } from '../helpers/bins.js'
-import { inProcessCluster } from '../helpers/in-process-cluster.js'
+import { captureLog, inProcessCluster, type Entry } from '../helpers/in-process-cluster.js'
 import { cutDeposit, depositFrom, depositLine, newId, newToken, offsetOf, partialPath, sha, type Resumable } from '../helpers/resume.js'
 import { rawRequest, replyFields, startServer } from '../helpers/server.js'
 
@@ -12,16 +12,20 @@ import { rawRequest, replyFields, startServer } from '../helpers/server.js'
 const MiB = 1024 * 1024
 
 async function lone(t: Test) {
-  const server = await startServer(t)
+  const { log, waitFor } = captureLog()
+  const server = await startServer(t, { log })
   const port = server.address.port
-  return { server, port, dataDir: server.store.layout.root, id: await newId(port) }
+  return { server, port, dataDir: server.store.layout.root, id: await newId(port), waitFor }
 }
 t.test('a cut deposit leaves a partial; resuming from its offset completes it byte for byte', async (t) => {
-  const { server, port, dataDir, id } = await lone(t)
+  const { server, port, dataDir, id, waitFor } = await lone(t)
   const upload: Resumable = { id, token: newToken(), name: 'big.bin', file: randomBytesSeeded(3 * MiB + 7, 'cut') }
   const k = 2 * MiB
   await cutDeposit(port, dataDir, upload, k)
+  let kept: Entry & { offset?: number } = {}
+  await waitFor('the cut to be noticed', (e) => e.msg === 'partial upload kept' && (kept = e) !== undefined)
   const at = await offsetOf(port, id, upload.token)
+  t.equal(Number(at.offset), kept.offset, 'the log says what offset reports')
   t.equal(at.status, 'ok', 'the server kept the partial')
   const offset = Number(at.offset)
   t.ok(offset > 0 && offset <= k, `offset ${offset} is within what was sent (${k})`)
@@ -80,6 +84,9 @@ t.test('refusals before the body: another name or size, an offset beyond the par
   const none = await depositFrom(port, { ...upload, token: newToken() }, 10)
   t.equal(none.code, 'NOT_FOUND', 'resuming a token the server never saw')
   t.equal(Number((await offsetOf(port, id, upload.token)).offset), offset, 'the refusals left the partial as it was')
+  await writeFile(`${partialPath(dataDir, upload)}.json`, '{torn')
+  t.equal((await depositFrom(port, upload, offset)).code, 'INTERNAL', 'an unreadable record is not guessed at')
+  await writeFile(`${partialPath(dataDir, upload)}.json`, JSON.stringify({ name: 'a', size: MiB, owner: id, createdAt: '' }))
   t.equal((await depositFrom(port, upload, offset)).status, 'ok', 'and it still completes')
 })
 
