@@ -44,6 +44,7 @@ export function buildProgram(): Command {
     .option('--down-grace <seconds>', 'how long copies on a down mirror still count before they are made elsewhere', integer(0, 30 * 86_400), SERVER_DEFAULTS.downGraceMs / 1000)
     .option('--tls', 'accept only TLS, on any address (and reach peers over TLS even on loopback)')
     .option('--insecure-plaintext', 'also accept plaintext on a non-loopback address (ids and files then cross the network in clear)')
+    .option('--partial-ttl <seconds>', 'remove a resumable deposit left unfinished this long after its last byte', integer(1, 365 * 86_400), SERVER_DEFAULTS.partialTtlMs / 1000)
     .option('--local-cluster <nodes>', 'run a primary here and nodes-1 mirrors on the next ports, under DATA/node-K', integer(1, 16))
     .addOption(new Option('--log-level <level>', 'log verbosity').choices(['debug', 'info', 'warn', 'error', 'silent']).default('info'))
     .showHelpAfterError('(run with --help for usage)')
@@ -83,6 +84,7 @@ interface Flags {
   repairInterval: number
   scrubBytes: number
   downGrace: number
+  partialTtl: number
   localCluster?: number
   tls?: boolean
   insecurePlaintext?: boolean
@@ -150,6 +152,7 @@ export async function main(given: string[] = process.argv): Promise<void> {
       repairIntervalMs: flags.repairInterval * 1000,
       scrubBytes: flags.scrubBytes,
       downGraceMs: flags.downGrace * 1000,
+      partialTtlMs: flags.partialTtl * 1000,
       secret: await loadSecret(flags.secretFile),
       join: flags.join,
       advertise: flags.advertise,

@@ -48,6 +48,8 @@ export class Exchange {
   /** open: nothing said yet; replying: a success line is out and its body is flowing; done: nothing more to say. */
   #state: 'open' | 'replying' | 'done' = 'open'
   #busy = false
+  /** Work of ours under way before the body is read (see whileWorking). */
+  #working = 0
 
   constructor(
     readonly socket: Socket,
@@ -93,6 +95,19 @@ export class Exchange {
       this.refuse(toDepositoError(err))
     } finally {
       this.#busy = false
+    }
+  }
+
+  /**
+   * Runs work of the server's own before it reads the body (a resumed deposit re-hashing a prefix of many GiB):
+   * the client's bytes wait in the socket meanwhile, so the silence is ours and the idle timer does not cut it.
+   */
+  async whileWorking<T>(work: () => Promise<T>): Promise<T> {
+    this.#working++
+    try {
+      return await work()
+    } finally {
+      this.#working--
     }
   }
 
@@ -162,7 +177,7 @@ export class Exchange {
   #onIdle(): void {
     // The whole request is in and no reply has started: the silence is ours (the final fsync and commit of a large
     // file can take a while), not the client's. The next byte we write re-arms the timer.
-    if (this.#busy && this.#state === 'open' && this.body.writableEnded) return
+    if (this.#busy && this.#state === 'open' && (this.body.writableEnded || this.#working > 0)) return
     const err = new DepositoError('TIMEOUT', `no traffic for ${this.limits.idleTimeoutMs} ms`)
     if (this.#busy && !this.body.destroyed) this.body.destroy(err)
     else this.refuse(err)

@@ -5,6 +5,7 @@ import type { FileInfo } from '../protocol/messages.js'
 import type { PeerAuth } from '../cluster/peer-auth.js'
 import type { PeerClient } from '../cluster/peer-client.js'
 import type { BlobStore } from '../store/blob-store.js'
+import type { PartialUploads } from '../store/partial-uploads.js'
 import type { ReplicaDeps } from '../cluster/replica-count.js'
 import type { Scrubber } from '../cluster/scrub.js'
 import type { Tombstones } from '../cluster/tombstones.js'
@@ -31,6 +32,8 @@ export interface ClusterContext {
 /** What request handlers need from the node that runs them. */
 export interface ServerContext {
   store: BlobStore
+  /** Resumable deposits kept between connections (the primary's; a mirror keeps none). */
+  partials: PartialUploads
   /** This node's id and role (every node has one, with or without a secret). */
   identity: NodeIdentity
   /** This node's certificate fingerprint (`sha256:<hex>`), shown by `node` and `status` as `impressao`. */

@@ -8,7 +8,7 @@ import { encodeFileInfo, type DepositRequest, type FileInfo } from '../protocol/
 import type { FanOut } from '../streams/fan-out.js'
 import type { Exchange } from './connection.js'
 import { liveMirrors, refuseUnreachableCount, replicaDeps, shownToClient, type ServerContext } from './context.js'
-import { checkSpace, receiveFile, type Trailer } from './receive.js'
+import { checkSpace, receiveFile, type ReceiveFrom, type Trailer } from './receive.js'
 
 /**
  * A primary's deposit, from header to reply: refuse what cannot succeed before reading a byte of the body; open
@@ -18,12 +18,15 @@ import { checkSpace, receiveFile, type Trailer } from './receive.js'
  * are tombstoned before it and retired after. Fewer live mirrors than asked for is a degraded deposit, completed
  * by the repair pass; more than the cluster has is refused.
  */
-export async function deposit(request: DepositRequest, exchange: Exchange, ctx: ServerContext): Promise<void> {
+export async function deposit(request: DepositRequest, exchange: Exchange, ctx: ServerContext, from?: ReceiveFrom): Promise<void> {
   if (!ctx.store.hasClient(request.clientId)) throw unknownClient(request.clientId)
   const replicas = request.replicas ?? ctx.defaultReplicas
   refuseUnreachableCount(ctx, replicas)
   await checkSpace(request, ctx)
-  const mirrors = placeReplicas(request.clientId, request.name, liveMirrors(ctx), replicas)
+  // A resumed body is not fanned out: no mirror has its prefix. Its copies are made from the verified file after
+  // the commit, as a lost mirror's substitute is (below).
+  const resumed = (from?.offset ?? 0) > 0
+  const mirrors = resumed ? [] : placeReplicas(request.clientId, request.name, liveMirrors(ctx), replicas)
   // Set once the body's decoder and verifier exist; read by each replica's encoder when the body ends.
   let trailer: Trailer = () => ({ size: 0, hash: '' })
   const pushes = ctx.cluster
@@ -55,7 +58,7 @@ export async function deposit(request: DepositRequest, exchange: Exchange, ctx: 
       stale = await rememberStale(ctx, request.clientId, old, sha256, confirmed.mirrors ?? [])
     }
     return upload.commit(request.clientId, request.name, { size, sha256, replicas, ...confirmed }, { beforeReplace })
-  })
+  }, from)
   let { info } = committed
   // A mirror lost on the way is made up from our own verified copy, if another one is live.
   if (ctx.cluster && (info.mirrors ?? []).length < replicas) info = await settleReplicas(replicaDeps(ctx, exchange), request.clientId, info, replicas)

@@ -8,6 +8,7 @@ import { isMirror, nodeFields, notPrimary } from './roles.js'
 import { DepositoError } from '../protocol/errors.js'
 import { deleteFile } from './delete.js'
 import { deposit, unknownClient } from './deposit.js'
+import { partialOffset, resumableDeposit } from './resume-deposit.js'
 import { handlePeerRequest } from './peer-handlers.js'
 import { logIssuedId } from './logger.js'
 import { status } from './status.js'
@@ -31,7 +32,7 @@ export async function handleRequest(request: Request, exchange: Exchange, ctx: S
       if (request.op === 'retrieve') throw new DepositoError('NOT_FOUND', `no file named ${JSON.stringify(request.name)}`)
     }
   } else if (request.op === 'deposit') {
-    return deposit(request, exchange, ctx)
+    return request.upload === undefined ? deposit(request, exchange, ctx) : resumableDeposit({ ...request, upload: request.upload }, exchange, ctx)
   } else if (!store.hasClient(request.clientId)) {
     throw unknownClient(request.clientId)
   }
@@ -50,8 +51,7 @@ export async function handleRequest(request: Request, exchange: Exchange, ctx: S
     case 'delete':
       return deleteFile(request, exchange, ctx)
     case 'offset':
-      // Placeholder until partial uploads land (design-issue11.md): none is ever kept, so the client starts at 0.
-      throw new DepositoError('NOT_FOUND', 'no partial upload by that token')
+      return partialOffset(request, exchange, ctx)
   }
 }
 

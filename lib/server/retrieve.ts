@@ -22,14 +22,19 @@ export async function retrieve(request: RetrieveRequest, exchange: Exchange, ctx
     if (info === undefined || ctx.cluster === undefined) return Promise.resolve(false)
     return fetchFromMirrors(store, ctx.cluster.membership, owner, info, exchange.log, { transport: ctx.cluster.peers.options.transport })
   }
-  const opened = await store.openBlob(owner, request.name).catch(async (err: unknown) => {
+  const offset = request.offset ?? 0
+  const opened = await store.openBlob(owner, request.name, offset).catch(async (err: unknown) => {
     if (!(err instanceof DepositoError && err.code === 'NOT_FOUND' && (await repair()))) throw err
-    return store.openBlob(owner, request.name)
+    return store.openBlob(owner, request.name, offset)
   })
   const { info, stream } = opened
-  const verifier = hashVerifier({ expected: () => info.sha256 })
+  // A suffix cannot be checked against the whole file's hash without reading the prefix too, which is what a
+  // resuming client avoids asking for; it checks the whole file itself, and on a mismatch starts over from 0,
+  // where this node hashes what it sends again (and repairs a bad copy).
+  const stages = offset > 0 ? [] : [hashVerifier({ expected: () => info.sha256 })]
+  const fields = { ...encodeFileInfo(shownToClient(ctx, info)), offset: request.offset }
   try {
-    await exchange.ok(encodeFileInfo(shownToClient(ctx, info)), stream, verifier)
+    await exchange.ok(fields, stream, ...stages)
   } catch (err) {
     if (err instanceof DepositoError && err.code === 'HASH_MISMATCH') {
       exchange.log.error({ name: info.name, err: err.message }, 'local copy is corrupt')

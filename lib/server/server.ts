@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import { DepositoError } from '../protocol/errors.js'
 import { DEFAULT_PORT, encodeError } from '../protocol/messages.js'
 import { BlobStore } from '../store/blob-store.js'
+import { PartialUploads } from '../store/partial-uploads.js'
 import { Admission, type AdmissionLimits } from './admission.js'
 import { Exchange, type ConnectionLimits } from './connection.js'
 import { RateLimiter } from './rate-limit.js'
@@ -60,6 +61,8 @@ export interface ServerOptions extends ConnectionLimits, AdmissionLimits {
   handshakeTimeoutMs: number
   /** Connections held before their handshake is through; beyond it the oldest is dropped (listener.ts). */
   maxPending: number
+  /** A partial upload (resumable deposit) whose last byte is older than this is removed. */
+  partialTtlMs: number
 }
 
 export const SERVER_DEFAULTS: Omit<ServerOptions, 'log'> = {
@@ -87,6 +90,7 @@ export const SERVER_DEFAULTS: Omit<ServerOptions, 'log'> = {
   insecurePlaintext: false,
   handshakeTimeoutMs: 10_000,
   maxPending: 4096,
+  partialTtlMs: 86_400_000,
 }
 
 export class DepositoServer {
@@ -102,11 +106,12 @@ export class DepositoServer {
   readonly #stopping = new AbortController()
   #stopBackground: () => Promise<void> = async () => {}
 
-  private constructor(options: ServerOptions, store: BlobStore, identity: NodeIdentity, cluster: ClusterContext | undefined, certificate: NodeCertificate) {
+  private constructor(options: ServerOptions, store: BlobStore, partials: PartialUploads, identity: NodeIdentity, cluster: ClusterContext | undefined, certificate: NodeCertificate) {
     this.#options = options
     this.#admission = new Admission(options)
     this.#context = {
       store,
+      partials,
       identity,
       fingerprint: certificate.fingerprint,
       defaultReplicas: options.defaultReplicas,
@@ -130,7 +135,9 @@ export class DepositoServer {
     let identity: NodeIdentity
     let cluster: ClusterContext | undefined
     let certificate: NodeCertificate
+    let partials: PartialUploads | undefined
     try {
+      partials = await PartialUploads.open(store.layout, { ttlMs: options.partialTtlMs, log: options.log })
       identity = await NodeIdentity.open(options.dataDir)
       certificate = await openNodeCertificate(options.dataDir, identity.id)
       // Before listening: a node told to join refuses writes from its first second.
@@ -140,10 +147,11 @@ export class DepositoServer {
       }
       cluster = options.secret && (await openCluster(options, store))
     } catch (err) {
+      await partials?.close()
       await store.close()
       throw err
     }
-    const server = new DepositoServer(options, store, identity, cluster, certificate)
+    const server = new DepositoServer(options, store, partials, identity, cluster, certificate)
     server.#server.listen(options.port, options.host)
     await once(server.#server, 'listening')
     const plaintext = plaintextAllowed(options)
@@ -244,6 +252,7 @@ export class DepositoServer {
     // A repair pass stops between files; one copying a large file may take longer than the grace allows.
     await Promise.race([background, grace])
     clearTimeout(deadline)
+    await this.#context.partials.close()
     await this.store.close()
     this.#options.log.info('stopped')
   }

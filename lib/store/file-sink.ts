@@ -14,24 +14,28 @@ import { Writable } from 'node:stream'
 export interface FileSinkOptions {
   /** Start writing back to disk after this many bytes since the last start (default 16 MiB). */
   flushEveryBytes?: number
+  /** Append to an existing file (a resumed partial upload, already cut to its offset) instead of creating one. */
+  append?: boolean
 }
 
 export class FileSink extends Writable {
   readonly path: string
   readonly #flushEveryBytes: number
+  readonly #append: boolean
   #handle: FileHandle | undefined
   #written = 0
   #sinceFlush = 0
   #flushing: Promise<void> | undefined
   #flushError: Error | undefined
 
-  constructor(path: string, { flushEveryBytes = 16 * 2 ** 20 }: FileSinkOptions = {}) {
+  constructor(path: string, { flushEveryBytes = 16 * 2 ** 20, append = false }: FileSinkOptions = {}) {
     // Each write is a round trip through libuv's thread pool, which costs the event loop ~40 µs whatever its size.
     // Room for 1 MiB lets the chunks that arrive while one write is out go down together in the next writev:
     // ~1 CPU-second less per GiB than one 64 KiB write per socket read (closing note of issue 3).
     super({ highWaterMark: 1024 * 1024 })
     this.path = path
     this.#flushEveryBytes = flushEveryBytes
+    this.#append = append
   }
 
   /** Bytes the kernel has taken so far (not necessarily on disk before the end). */
@@ -41,7 +45,7 @@ export class FileSink extends Writable {
 
   override _construct(cb: (err?: Error | null) => void): void {
     // 'wx': a temp name that already exists is a bug somewhere, never a file to overwrite.
-    open(this.path, 'wx').then(
+    open(this.path, this.#append ? 'a' : 'wx').then(
       (handle) => {
         this.#handle = handle
         cb()

@@ -9,6 +9,8 @@ import { parseClientId } from '../protocol/messages.js'
  *   clients/<id_cliente>/                exists once the id has been issued (this is the id registry)
  *   clients/<id_cliente>/files/<k>.json  one per stored name; k = sha256(name), so no name can form a path
  *   clients/<id_cliente>/blobs/<sha256>  the bytes, named by their own hash; shared by a client's names
+ *   partials/<id_cliente>/<token>[.json] resumable deposits in progress (partial-uploads.ts); neither swept at
+ *                                        start nor collected, only expired by their own TTL
  *
  * The metadata file is the commit record: a name exists exactly when its .json does, and a blob no .json
  * refers to is garbage. Client ids are checked against the UUID form before they become a path component.

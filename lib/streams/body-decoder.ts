@@ -21,6 +21,11 @@ export interface BodyFraming {
   maxTrailerBytes?: number
   /** Checks the trailer line as received (a peer's seal) before its fields are read; throws to refuse it. */
   checkTrailer?: (line: string) => void
+  /**
+   * Bytes of the file that came before this body (a resumed deposit, which sends bytes K..N-1): the trailer's
+   * tamanho_arquivo and the result speak of the whole file, so they count these too.
+   */
+  offset?: number
 }
 
 export interface BodyResult {
@@ -45,9 +50,11 @@ export class BodyDecoder extends Transform {
   #line: Buffer[] = []
   #lineBytes = 0
   #trailerHash: string | null = null
+  readonly #offset: number
 
-  constructor({ size, trailer, maxTrailerBytes = 1024, checkTrailer }: BodyFraming) {
+  constructor({ size, trailer, maxTrailerBytes = 1024, checkTrailer, offset = 0 }: BodyFraming) {
     super()
+    this.#offset = offset
     this.#checkTrailerSeal = checkTrailer
     this.#chunked = size === null
     this.#declaredSize = size
@@ -62,7 +69,7 @@ export class BodyDecoder extends Transform {
 
   /** Valid once the stream has ended without error. */
   get result(): BodyResult {
-    return { size: this.#count, hash: this.#trailerHash }
+    return { size: this.#offset + this.#count, hash: this.#trailerHash }
   }
 
   #afterData(): State {
@@ -141,8 +148,8 @@ export class BodyDecoder extends Transform {
     const fields = decodeFields(line)
     const size = fields.tamanho_arquivo
     if (size === undefined && this.#chunked) throw new DepositoError('BAD_BODY', 'trailer misses tamanho_arquivo')
-    if (size !== undefined && parseCount('tamanho_arquivo', size) !== this.#count) {
-      throw new DepositoError('BAD_BODY', `trailer says ${size} bytes but the body had ${this.#count}`)
+    if (size !== undefined && parseCount('tamanho_arquivo', size) !== this.#offset + this.#count) {
+      throw new DepositoError('BAD_BODY', `trailer says ${size} bytes but the body had ${this.#offset + this.#count}`)
     }
     if (fields.hash_arquivo === undefined) throw new DepositoError('BAD_BODY', 'trailer misses hash_arquivo')
     this.#trailerHash = parseHash('hash_arquivo', fields.hash_arquivo)

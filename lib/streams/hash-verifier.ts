@@ -1,4 +1,5 @@
-import { createHash } from 'node:crypto'
+import { createHash, type Hash } from 'node:crypto'
+import type { Readable } from 'node:stream'
 import type { Transform } from 'node:stream'
 import { transform } from 'through2'
 import { DepositoError } from '../protocol/errors.js'
@@ -21,10 +22,15 @@ export interface HashVerifierOptions {
   expected?: () => string | null | undefined
   /** Called with the running byte count after each chunk (progress displays). */
   onBytes?: (bytes: number) => void
+  /**
+   * A sha256 already fed with the bytes that precede these (a resumed deposit's prefix, see hashPrefix): the
+   * digest covers the whole file. `bytes` still counts only what flows through this stream.
+   */
+  seed?: Hash
 }
 
-export function hashVerifier({ expected, onBytes }: HashVerifierOptions = {}): HashingStream {
-  const hash = createHash('sha256')
+export function hashVerifier({ expected, onBytes, seed }: HashVerifierOptions = {}): HashingStream {
+  const hash = seed ?? createHash('sha256')
   const state = { bytes: 0, digest: undefined as string | undefined }
   const stream = transform(
     function hashChunk(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void) {
@@ -46,4 +52,14 @@ export function hashVerifier({ expected, onBytes }: HashVerifierOptions = {}): H
     bytes: { get: () => state.bytes },
     digest: { get: () => state.digest },
   }) as HashingStream
+}
+
+/**
+ * A sha256 fed with every byte of `prefix`, to seed a verifier with: Node cannot save a hash state, so a resumed
+ * transfer rebuilds it from the bytes already on disk (as rsync --append-verify does), never trusting them.
+ */
+export async function hashPrefix(prefix: Readable | Iterable<Buffer>): Promise<Hash> {
+  const hash = createHash('sha256')
+  for await (const chunk of prefix) hash.update(chunk as Buffer)
+  return hash
 }

@@ -75,6 +75,12 @@ t.test('never overwrites an existing file', async (t) => {
   t.equal(await readFile(join(dir, 'out'), 'utf8'), 'old')
 })
 
+t.test('append: a partial upload goes on after the bytes it holds', async (t) => {
+  const dir = t.testdir({ out: 'old' })
+  await pipeline(Readable.from([Buffer.from(' and new')]), new FileSink(join(dir, 'out'), { append: true }))
+  t.equal(await readFile(join(dir, 'out'), 'utf8'), 'old and new')
+})
+
 t.test('a failed early writeback fails the stream', async (t) => {
   const dir = t.testdir()
   const proto = await fileHandleProto(dir)

@@ -154,3 +154,10 @@ t.test('backpressure: a slow consumer still gets every byte, and the source is h
   t.ok(received.length > total / 40000, `the sink took ${received.length} writes`)
   t.ok(maxAhead < total / 4, `the source ran at most ${maxAhead} bytes ahead of a ${total}-byte body`)
 })
+
+t.test('a resumed body (offset K): the trailer and the result count the whole file', async (t) => {
+  const { bytes, result } = await decode({ size: 3, offset: 7, trailer: true }, ['abc' + trailer(10)])
+  t.equal(bytes.toString(), 'abc', 'only the body flows')
+  t.same(result, { size: 10, hash: H })
+  await t.rejects(decode({ size: 3, offset: 7, trailer: true }, ['abc' + trailer(3)]), { code: 'BAD_BODY', message: /trailer says 3 bytes but the body had 10/ })
+})

@@ -3,7 +3,7 @@ import fc from 'fast-check'
 import { createHash } from 'node:crypto'
 import { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { hashVerifier, type HashingStream } from '../../lib/streams/hash-verifier.js'
+import { hashPrefix, hashVerifier, type HashingStream } from '../../lib/streams/hash-verifier.js'
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 const EMPTY = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
@@ -152,4 +152,14 @@ t.test('property: any chunking gives the same digest, byte count and totals', as
       { numRuns: 200 },
     ),
   )
+})
+
+t.test('seeded with a prefix, the digest covers prefix and stream; bytes counts the stream only', async (t) => {
+  const prefix = Readable.from([Buffer.from('hel'), Buffer.from('lo ')])
+  const v = hashVerifier({ expected: () => sha256(ALL), seed: await hashPrefix(prefix) })
+  const rest = ALL.subarray(6)
+  t.ok((await run([rest], v)).equals(rest), 'only the rest flows')
+  t.same([v.digest, v.bytes], [sha256(ALL), rest.length])
+  const wrong = hashVerifier({ expected: () => sha256(ALL), seed: await hashPrefix([Buffer.from('HELLO ')]) })
+  await t.rejects(run([rest], wrong), { code: 'HASH_MISMATCH' }, 'a different prefix is a mismatch')
 })
