@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { bareDeposit, bareRetrieve } from './baseline.js'
 import { clientStartup, depositoDeposit, depositoRetrieve, issueId } from './deposito.js'
 import { NODES, bareReplicated, depositoReplicated } from './replicated.js'
+import { rehashFigure } from './rehash.js'
 import { children, cpuSnapshot, generateFile, median, othersShare, positiveInt, sha256File } from './util.js'
 
 const TARGET_RATIO = 0.7
@@ -72,6 +73,11 @@ async function main(work) {
   const others = othersShare(cpuAtStart, await cpuSnapshot())
   report({ sizeMiB, runs, size, startup, others, results })
   await replicated({ work, file, size, sizeMiB, runs, home: dirs.home })
+  const rehash = await rehashFigure()
+  console.log(
+    `resume: re-hashing the prefix of a ${(rehash.size / 2 ** 30).toFixed(2)} GiB partial took ${rehash.seconds.toFixed(2)} s ` +
+      `(${fmt(rehash.size / MB / rehash.seconds)} MB/s; sha256 of the same bytes in memory: ${rehash.inMemory.toFixed(2)} s)`,
+  )
 }
 
 /**
