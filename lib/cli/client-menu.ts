@@ -6,7 +6,7 @@ import { DepositoClient } from '../client/client.js'
 import { formatAddress, parseAddress, type ServerAddress } from '../net/address.js'
 import type { IdentityFile } from '../client/identity.js'
 import { DepositoError } from '../protocol/errors.js'
-import { parseClientId } from '../protocol/messages.js'
+import { parseClientId } from '../protocol/values.js'
 import {
   defaultOutputPath,
   deleteCommand,

@@ -1,5 +1,5 @@
 import { parseAddress } from '../net/address.js'
-import { DEFAULT_PORT } from '../protocol/messages.js'
+import { DEFAULT_PORT } from '../protocol/values.js'
 import { SERVER_DEFAULTS } from '../server/server.js'
 import { interactive, isPromptExit } from './terminal.js'
 

@@ -1,5 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
-import { DEFAULT_PORT } from '../protocol/messages.js'
+import { DEFAULT_PORT } from '../protocol/values.js'
 import { toDepositoError } from '../protocol/errors.js'
 import { DepositoServer, SERVER_DEFAULTS, type ServerOptions } from '../server/server.js'
 import { loadSecret } from '../cluster/peer-auth.js'

@@ -1,6 +1,6 @@
 import { pipeline } from 'node:stream/promises'
 import type { Logger } from 'pino'
-import type { FileInfo } from '../protocol/messages.js'
+import type { FileInfo } from '../protocol/replies.js'
 import { requestFields } from '../protocol/messages.js'
 import type { BlobStore } from '../store/blob-store.js'
 import type { PeerClient } from './peer-client.js'

@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { v4 as uuidv4 } from 'uuid'
 import { DepositoError } from '../protocol/errors.js'
-import { parseNodeId } from '../protocol/messages.js'
+import { parseNodeId } from '../protocol/values.js'
 import { readJsonIfExists, writeFileDurable } from '../store/durable-fs.js'
 import { KeyedMutex } from '../store/keyed-mutex.js'
 

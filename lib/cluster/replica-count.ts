@@ -1,5 +1,5 @@
 import { DepositoError } from '../protocol/errors.js'
-import type { FileInfo } from '../protocol/messages.js'
+import type { FileInfo } from '../protocol/replies.js'
 import { pushCopies } from './copy-push.js'
 import { placeReplicas } from './placement.js'
 import { retireCopies, type RetireDeps } from './tombstones.js'

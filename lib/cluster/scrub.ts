@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { DepositoError } from '../protocol/errors.js'
-import type { FileInfo } from '../protocol/messages.js'
+import type { FileInfo } from '../protocol/replies.js'
 import type { BlobStore } from '../store/blob-store.js'
 import { hashVerifier } from '../streams/hash-verifier.js'
 

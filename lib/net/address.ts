@@ -1,5 +1,5 @@
 import { DepositoError } from '../protocol/errors.js'
-import { DEFAULT_PORT } from '../protocol/messages.js'
+import { DEFAULT_PORT } from '../protocol/values.js'
 
 export interface ServerAddress {
   host: string

@@ -1,22 +1,13 @@
-import { DepositoError, isErrorCode, type ErrorCode } from './errors.js'
-import { decodeFields, encodeFields, type Fields } from './fields.js'
+import { DepositoError } from './errors.js'
+import { encodeFields, type Fields } from './fields.js'
+import { LATER, PROTOCOL_VERSION, parseClientId, parseCount, parseHash, parseName, parseNodeId, parseUploadToken, required } from './values.js'
 
 /**
- * Requests and replies as typed values. The wire keeps the seed's field names (`id_cliente`, `qtd_replicas`,
+ * Requests as typed values (replies: replies.ts; the values they carry: values.ts). The wire keeps the seed's field names (`id_cliente`, `qtd_replicas`,
  * `tamanho_arquivo`, `hash_arquivo`, `nome_arquivo`); `op` names the verb. Fields a server does not know are
  * ignored, which is how later versions add things (a resume `offset`, peer authentication) without breaking
  * older peers. PROTOCOL.md is the normative description.
  */
-export const PROTOCOL_VERSION = 1
-export const DEFAULT_PORT = 7420
-export const MAX_NAME_BYTES = 1024
-/** `*` in tamanho_arquivo or hash_arquivo: "not known yet, sent in the trailer". */
-export const LATER = '*'
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
-const SHA256 = /^[0-9a-f]{64}$/
-const DECIMAL = /^(0|[1-9][0-9]{0,15})$/
-
 /** Who answers here: node id, role, cluster (the primary's node id); never needs or mints a client id. */
 export interface NodeRequest {
   op: 'node'
@@ -137,32 +128,6 @@ export function isPeerRequest(request: Request): request is PeerRequest {
 }
 export type Op = Request['op']
 
-function required(fields: Fields, key: string): string {
-  const value = fields[key]
-  if (value === undefined) throw new DepositoError('BAD_HEADER', `missing field ${key}`)
-  return value
-}
-
-export function parseClientId(value: string): string {
-  const id = value.toLowerCase()
-  if (!UUID.test(id)) throw new DepositoError('BAD_HEADER', `id_cliente ${JSON.stringify(value.slice(0, 40))} is not a UUID v4`)
-  return id
-}
-
-/** A node id: a UUID v4, like client ids, but a different namespace (never accepted as the other). */
-export function parseNodeId(key: string, value: string): string {
-  const id = value.toLowerCase()
-  if (!UUID.test(id)) throw new DepositoError('BAD_HEADER', `${key} ${JSON.stringify(value.slice(0, 40))} is not a node id (a UUID v4)`)
-  return id
-}
-
-/** An upload token: a UUID v4 the client made for one resumable deposit. */
-export function parseUploadToken(value: string): string {
-  const token = value.toLowerCase()
-  if (!UUID.test(token)) throw new DepositoError('BAD_HEADER', `upload ${JSON.stringify(value.slice(0, 40))} is not a UUID v4`)
-  return token
-}
-
 /** `upload` and `offset` of a resumable deposit: only with a known size (a pipe cannot be resumed). */
 function resumeFields(fields: Fields, chunked: boolean): { upload?: string; offset?: number } {
   if (fields.upload === undefined) {
@@ -172,27 +137,6 @@ function resumeFields(fields: Fields, chunked: boolean): { upload?: string; offs
   if (chunked) throw new DepositoError('BAD_HEADER', 'a deposit of unknown size (tamanho_arquivo:*) cannot be resumable')
   const upload = parseUploadToken(fields.upload)
   return fields.offset === undefined ? { upload } : { upload, offset: parseCount('offset', fields.offset) }
-}
-
-export function parseName(value: string): string {
-  if (value.length === 0) throw new DepositoError('BAD_NAME', 'nome_arquivo is empty')
-  if (Buffer.byteLength(value) > MAX_NAME_BYTES) {
-    throw new DepositoError('BAD_NAME', `nome_arquivo is longer than ${MAX_NAME_BYTES} bytes`)
-  }
-  return value
-}
-
-export function parseCount(key: string, value: string): number {
-  if (!DECIMAL.test(value)) throw new DepositoError('BAD_HEADER', `${key} must be a decimal integer, got ${JSON.stringify(value.slice(0, 40))}`)
-  const n = Number(value)
-  if (!Number.isSafeInteger(n)) throw new DepositoError('BAD_HEADER', `${key} is too large`)
-  return n
-}
-
-export function parseHash(key: string, value: string): string {
-  const hash = value.toLowerCase()
-  if (!SHA256.test(hash)) throw new DepositoError('BAD_HEADER', `${key} must be 64 hex digits of sha256`)
-  return hash
 }
 
 export function parseRequest(fields: Fields): Request {
@@ -304,70 +248,4 @@ export function requestFields(request: Request): Record<string, string | number 
         offset: request.op === 'deposit' ? request.offset : undefined,
       }
   }
-}
-
-/** What the server knows about one stored file; also one line of a `list` reply. */
-export interface FileInfo {
-  name: string
-  size: number
-  sha256: string
-  replicas: number
-  /** ISO 8601, when this version was deposited. */
-  storedAt: string
-  /** On a primary: the mirrors that confirmed a copy of this version (absent on mirrors and lone nodes). */
-  mirrors?: string[]
-}
-
-export function encodeFileInfo(info: FileInfo): Record<string, string | number | undefined> {
-  return {
-    nome_arquivo: info.name,
-    tamanho_arquivo: info.size,
-    hash_arquivo: info.sha256,
-    qtd_replicas: info.replicas,
-    data: info.storedAt,
-    espelhos: info.mirrors?.join(','),
-  }
-}
-
-/** Reads file fields from a server's reply; anything wrong with them is the server breaking the protocol. */
-export function decodeFileInfo(fields: Fields): FileInfo {
-  try {
-    const storedAt = required(fields, 'data')
-    if (Number.isNaN(Date.parse(storedAt))) throw new Error(`bad date ${storedAt}`)
-    return {
-      name: parseName(required(fields, 'nome_arquivo')),
-      size: parseCount('tamanho_arquivo', required(fields, 'tamanho_arquivo')),
-      sha256: parseHash('hash_arquivo', required(fields, 'hash_arquivo')),
-      replicas: parseCount('qtd_replicas', required(fields, 'qtd_replicas')),
-      storedAt,
-      ...(fields.espelhos === undefined ? {} : { mirrors: fields.espelhos === '' ? [] : fields.espelhos.split(',') }),
-    }
-  } catch (err) {
-    throw new DepositoError('PROTOCOL_ERROR', `unreadable file fields in the reply: ${(err as Error).message}`)
-  }
-}
-
-export function encodeOk(fields: Record<string, string | number | undefined> = {}): string {
-  return encodeFields({ status: 'ok', ...fields })
-}
-
-export function encodeError(err: DepositoError): string {
-  // One line, whatever the message held: the codec escapes newlines.
-  return encodeFields({ status: 'error', code: err.code, message: err.message, primario: err.details.primary })
-}
-
-/** Parses a reply line; a `status:error` reply becomes a thrown DepositoError carrying the server's code. */
-export function parseReply(line: string): Fields {
-  let fields: Fields
-  try {
-    fields = decodeFields(line)
-  } catch (err) {
-    throw new DepositoError('PROTOCOL_ERROR', `unreadable reply: ${(err as Error).message}`)
-  }
-  if (fields.status === 'ok') return fields
-  if (fields.status === 'error') {
-    const code: ErrorCode = fields.code !== undefined && isErrorCode(fields.code) ? fields.code : 'INTERNAL'
-    throw new DepositoError(code, fields.message ?? code, fields.primario === undefined ? undefined : { details: { primary: fields.primario } })
-  }
-  throw new DepositoError('PROTOCOL_ERROR', `reply without a status: ${line.slice(0, 80)}`)
 }

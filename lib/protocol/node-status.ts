@@ -1,6 +1,6 @@
 import { DepositoError } from './errors.js'
 import type { Fields } from './fields.js'
-import { parseCount } from './messages.js'
+import { parseCount } from './values.js'
 
 /** One node in a `status` reply. */
 export interface NodeStatus {

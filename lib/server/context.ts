@@ -1,7 +1,7 @@
 import { DepositoError } from '../protocol/errors.js'
 import type { Membership } from '../cluster/membership.js'
 import type { NodeIdentity } from '../cluster/node-identity.js'
-import type { FileInfo } from '../protocol/messages.js'
+import type { FileInfo } from '../protocol/replies.js'
 import type { PeerAuth } from '../cluster/peer-auth.js'
 import type { PeerClient } from '../cluster/peer-client.js'
 import type { BlobStore } from '../store/blob-store.js'

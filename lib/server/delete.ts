@@ -1,6 +1,7 @@
 import { retireCopies } from '../cluster/tombstones.js'
 import { DepositoError } from '../protocol/errors.js'
-import { encodeFileInfo, type DeleteRequest, type FileInfo } from '../protocol/messages.js'
+import { type DeleteRequest } from '../protocol/messages.js'
+import { encodeFileInfo, type FileInfo } from '../protocol/replies.js'
 import type { Exchange } from './connection.js'
 import { knownMirrors, replicaDeps, shownToClient, type ServerContext } from './context.js'
 

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream'
 import { encodeFields } from '../protocol/fields.js'
-import { encodeFileInfo, isPeerRequest, type Request } from '../protocol/messages.js'
+import { isPeerRequest, type Request } from '../protocol/messages.js'
+import { encodeFileInfo } from '../protocol/replies.js'
 import type { Exchange } from './connection.js'
 import type { ServerContext } from './context.js'
 import { shownToClient } from './context.js'

@@ -3,7 +3,7 @@ import { createSecureContext, TLSSocket, type SecureContext, type TLSSocketOptio
 import type { Logger } from 'pino'
 import { PEER_PSK_IDENTITY, TLS_MIN_VERSION, peerPsk, tlsReason } from '../net/tls.js'
 import { DepositoError } from '../protocol/errors.js'
-import { encodeError } from '../protocol/messages.js'
+import { encodeError } from '../protocol/replies.js'
 import type { NodeCertificate } from './node-cert.js'
 
 /**

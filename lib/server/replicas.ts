@@ -1,6 +1,7 @@
 import { settleReplicas } from '../cluster/replica-count.js'
 import { DepositoError } from '../protocol/errors.js'
-import { encodeFileInfo, type ReplicasRequest } from '../protocol/messages.js'
+import { type ReplicasRequest } from '../protocol/messages.js'
+import { encodeFileInfo } from '../protocol/replies.js'
 import type { Exchange } from './connection.js'
 import { liveMirrors, refuseUnreachableCount, replicaDeps, shownToClient, type ServerContext } from './context.js'
 

@@ -1,4 +1,5 @@
-import { encodeFileInfo, type ReplicateRequest } from '../protocol/messages.js'
+import { type ReplicateRequest } from '../protocol/messages.js'
+import { encodeFileInfo } from '../protocol/replies.js'
 import type { Exchange } from './connection.js'
 import type { ServerContext } from './context.js'
 import { checkSpace, receiveFile } from './receive.js'

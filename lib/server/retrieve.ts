@@ -1,6 +1,7 @@
 import { fetchFromMirrors, repairUnderWay } from '../cluster/fetch-copy.js'
 import { DepositoError } from '../protocol/errors.js'
-import { encodeFileInfo, type RetrieveRequest } from '../protocol/messages.js'
+import { type RetrieveRequest } from '../protocol/messages.js'
+import { encodeFileInfo } from '../protocol/replies.js'
 import { hashVerifier } from '../streams/hash-verifier.js'
 import type { Exchange } from './connection.js'
 import { shownToClient, type ServerContext } from './context.js'

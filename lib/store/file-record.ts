@@ -1,4 +1,4 @@
-import type { FileInfo } from '../protocol/messages.js'
+import type { FileInfo } from '../protocol/replies.js'
 
 /** What a commit records about a new version, beyond its name and date. */
 export interface CommitInfo {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
-import { parseClientId } from '../protocol/messages.js'
+import { parseClientId } from '../protocol/values.js'
 
 /**
  * Where things live under `--data DIR`:

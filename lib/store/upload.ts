@@ -1,5 +1,5 @@
 import { rm } from 'node:fs/promises'
-import type { FileInfo } from '../protocol/messages.js'
+import type { FileInfo } from '../protocol/replies.js'
 import type { CommitHooks, CommitInfo, Committed } from './file-record.js'
 import { FileSink } from './file-sink.js'
 

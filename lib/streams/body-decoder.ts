@@ -1,7 +1,7 @@
 import { Transform, type TransformCallback } from 'node:stream'
 import { DepositoError } from '../protocol/errors.js'
 import { decodeFields } from '../protocol/fields.js'
-import { parseCount, parseHash } from '../protocol/messages.js'
+import { parseCount, parseHash } from '../protocol/values.js'
 
 /**
  * Turns a deposit's framed body back into the file's bytes.

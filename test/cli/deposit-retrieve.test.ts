@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import t from 'tap'
-import type { FileInfo } from '../../lib/protocol/messages.js'
+import type { FileInfo } from '../../lib/protocol/replies.js'
 import {
   ROOT,
   UUID_V4,

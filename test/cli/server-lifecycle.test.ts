@@ -2,7 +2,7 @@ import { readFile, readdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import t from 'tap'
-import type { FileInfo } from '../../lib/protocol/messages.js'
+import type { FileInfo } from '../../lib/protocol/replies.js'
 import {
   EXIT,
   ONE_LINE,

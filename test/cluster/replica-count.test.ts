@@ -7,7 +7,7 @@ import type { Membership } from '../../lib/cluster/membership.js'
 import type { PeerClient } from '../../lib/cluster/peer-client.js'
 import { settleReplicas } from '../../lib/cluster/replica-count.js'
 import { Tombstones } from '../../lib/cluster/tombstones.js'
-import type { FileInfo } from '../../lib/protocol/messages.js'
+import type { FileInfo } from '../../lib/protocol/replies.js'
 import { BlobStore } from '../../lib/store/blob-store.js'
 
 // settleReplicas against fake mirrors, with the record changed while a copy is being pushed: a settle computed

@@ -5,7 +5,7 @@ import t, { type Test } from 'tap'
 import type { Membership } from '../../lib/cluster/membership.js'
 import type { PeerClient } from '../../lib/cluster/peer-client.js'
 import { retireCopies, retryTombstones, Tombstones, type RetireDeps, type Tombstone } from '../../lib/cluster/tombstones.js'
-import type { FileInfo } from '../../lib/protocol/messages.js'
+import type { FileInfo } from '../../lib/protocol/replies.js'
 import type { BlobStore } from '../../lib/store/blob-store.js'
 
 // Tombstones on disk, and the drops they stand for, against fake mirrors: which mirror is asked, with which

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { DEFAULT_SERVER, formatAddress, parseAddress, parseAddressList } from '../../lib/net/address.js'
-import { DEFAULT_PORT } from '../../lib/protocol/messages.js'
+import { DEFAULT_PORT } from '../../lib/protocol/values.js'
 
 t.test('HOST alone takes the default port', async (t) => {
   t.same(parseAddress('example.org'), { host: 'example.org', port: DEFAULT_PORT })

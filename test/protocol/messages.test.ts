@@ -2,17 +2,8 @@ import t from 'tap'
 import fc from 'fast-check'
 import { DepositoError } from '../../lib/protocol/errors.js'
 import { decodeFields } from '../../lib/protocol/fields.js'
-import {
-  decodeFileInfo,
-  encodeError,
-  encodeFileInfo,
-  encodeOk,
-  encodeRequest,
-  isPeerRequest,
-  parseReply,
-  parseRequest,
-  type Request,
-} from '../../lib/protocol/messages.js'
+import { encodeRequest, isPeerRequest, parseRequest, type Request } from '../../lib/protocol/messages.js'
+import { decodeFileInfo, encodeError, encodeFileInfo, encodeOk, parseReply } from '../../lib/protocol/replies.js'
 
 const ID = '3f2b8c1e-9d4a-4b6f-8e2a-1c3d5e7f9a0b'
 const HASH = 'ab'.repeat(32)

@@ -3,7 +3,7 @@ import { readdir, readFile } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import t, { type Test } from 'tap'
-import type { FileInfo } from '../../lib/protocol/messages.js'
+import type { FileInfo } from '../../lib/protocol/replies.js'
 import { BlobStore } from '../../lib/store/blob-store.js'
 import type { CommitHooks } from '../../lib/store/file-record.js'
 
