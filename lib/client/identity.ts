@@ -1,7 +1,8 @@
-import { mkdir, open, readFile, rm, stat } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { writeFileDurable } from '../store/durable-fs.js'
+import { withFileLock } from './file-lock.js'
 
 /**
  * Remembers the id each server issued, in `$DEPOSITO_HOME/ids.json` (default `~/.config/deposito`), readable by
@@ -81,27 +82,7 @@ export class IdentityFile {
     })
   }
 
-  /** A lock file beside ids.json serialises its read-modify-write across processes; a stale one is broken. */
-  async #locked<T>(section: () => Promise<T>): Promise<T> {
-    await mkdir(this.home, { recursive: true, mode: 0o700 })
-    const lock = `${this.path}.lock`
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await (await open(lock, 'wx', 0o600)).close()
-        break
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-        const age = Date.now() - (await stat(lock).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs
-        if (age > STALE_LOCK_MS || attempt > 200) await rm(lock, { force: true })
-        else await new Promise((resolve) => setTimeout(resolve, 10))
-      }
-    }
-    try {
-      return await section()
-    } finally {
-      await rm(lock, { force: true })
-    }
+  #locked<T>(section: () => Promise<T>): Promise<T> {
+    return withFileLock(this.home, this.path, section)
   }
 }
-
-const STALE_LOCK_MS = 5_000

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHash, type Hash } from 'node:crypto'
 import type { Transform } from 'node:stream'
 import { transform } from 'through2'
 import { DepositoError } from '../protocol/errors.js'
@@ -21,11 +21,13 @@ export interface HashVerifierOptions {
   expected?: () => string | null | undefined
   /** Called with the running byte count after each chunk (progress displays). */
   onBytes?: (bytes: number) => void
+  /** A hash that has already seen the first `start` bytes (a resumed retrieval's partial, re-read from disk). */
+  hash?: Hash
+  start?: number
 }
 
-export function hashVerifier({ expected, onBytes }: HashVerifierOptions = {}): HashingStream {
-  const hash = createHash('sha256')
-  const state = { bytes: 0, digest: undefined as string | undefined }
+export function hashVerifier({ expected, onBytes, hash = createHash('sha256'), start = 0 }: HashVerifierOptions = {}): HashingStream {
+  const state = { bytes: start, digest: undefined as string | undefined }
   const stream = transform(
     function hashChunk(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void) {
       hash.update(chunk)
