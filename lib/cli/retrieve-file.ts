@@ -44,8 +44,10 @@ export async function retrieveToFile(client: DepositoClient, name: string, path:
           },
         })
       } finally {
-        // A refusal comes before any byte: the stream was never piped, and would keep its descriptor.
+        // A refusal comes before any byte: the stream was never piped, and would keep its descriptor. A write still
+        // under way when a cut destroys it lands after: the next try measures the partial once it has.
         sink.destroy()
+        if (!sink.closed) await new Promise<void>((resolve) => sink.once('close', () => resolve()))
       }
     })
     const handle = await open(partial, 'r+')
