@@ -49,11 +49,14 @@ t.test('a retrieval cut twice resumes from the partial\'s length each time', asy
 t.test('a cut that outlasts the retries keeps the partial; the next run resumes it', async (t) => {
   const { node, bytes, client, policy, path } = await setup(t, [200_000])
   await t.rejects(retrieveToFile(client, 'f', path, () => {}, policy(0), () => {}), { code: 'CONNECTION_LOST' })
+  // Bytes still buffered when the cut came are lost: on a loaded box the partial may even be empty.
   const held = (await readFile(partialPath(path))).length
-  t.ok(held > 0, 'the partial is kept')
+  t.ok(held <= 200_000, 'the partial is kept, holding no more than came down')
   await retrieveToFile(client, 'f', path, () => {}, policy(0), () => {})
   t.ok((await readFile(path)).equals(bytes))
-  t.match(node.headers.filter(isRetrieve)[1]!, `offset:${held}`, 'the re-run asked from its length')
+  const rerun = node.headers.filter(isRetrieve)[1]!
+  if (held > 0) t.match(rerun, `offset:${held}`, 'the re-run asked from its length')
+  else t.notMatch(rerun, /offset:/, 'nothing held: the re-run asks from 0')
 })
 
 t.test('a server that ignores the offset: the partial starts over, and the file is right', async (t) => {
