@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { writeFileDurable } from '../store/durable-fs.js'
+import { readJsonIfExists, writeFileDurable } from '../store/durable-fs.js'
 import { withFileLock } from './file-lock.js'
 
 /**
@@ -31,12 +30,7 @@ export class UploadTokens {
   }
 
   async #read(): Promise<Record<string, string>> {
-    try {
-      return JSON.parse(await readFile(this.path, 'utf8')) as Record<string, string>
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {}
-      throw err
-    }
+    return (await readJsonIfExists<Record<string, string>>(this.path)) ?? {}
   }
 
   async get(key: UploadKey): Promise<string | undefined> {

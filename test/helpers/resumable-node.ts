@@ -76,6 +76,10 @@ function answer(node: ResumableNode, legacy: boolean, header: string, s: Socket,
     return void s.end(Buffer.concat([Buffer.from(`status:ok|${fileFields(f.nome_arquivo!, bytes)}${from > 0 ? `|offset:${from}` : ''}\n`), bytes.subarray(from)]))
   }
   if (f.op === 'deposit') return deposit(node, legacy, f, s, rest)
+  if (f.op === 'list') {
+    const lines = [...node.files].map(([name, bytes]) => `${fileFields(name, bytes)}\n`)
+    return void s.end(`status:ok|quantidade:${lines.length}\n${lines.join('')}`)
+  }
   s.end('status:error|code:INTERNAL|message:not scripted\n')
 }
 
