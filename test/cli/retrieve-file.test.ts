@@ -67,6 +67,14 @@ t.test('a server that ignores the offset: the partial starts over, and the file 
   t.equal(froms.length, 1)
 })
 
+t.test('a partial left by an earlier run, and a server that ignores the offset: truncated, then written whole', async (t) => {
+  const { node, bytes, client, policy, path } = await setup(t, [], true)
+  await writeFile(partialPath(path), bytes.subarray(0, 1000))
+  await retrieveToFile(client, 'f', path, () => {}, policy(0), () => {})
+  t.ok((await readFile(path)).equals(bytes), 'not the prefix twice')
+  t.match(node.headers.filter(isRetrieve)[0]!, 'offset:1000', 'it asked from the partial\'s length')
+})
+
 t.test('a partial that does not belong (wrong bytes) fails the hash and is deleted', async (t) => {
   const { client, policy, path } = await setup(t, [])
   await writeFile(partialPath(path), randomBytes(1000))
