@@ -196,11 +196,11 @@ export class DepositoClient {
   }
 
   /** How many bytes of upload `token` the primary holds; undefined if it holds none (NOT_FOUND: start from 0). */
-  async uploadOffset(token: string): Promise<{ offset: number; size: number } | undefined> {
+  async uploadOffset(token: string): Promise<{ offset: number; size: number; name?: string } | undefined> {
     const { clientId, primary } = await this.#write()
     try {
       const fields = await this.#followOnce(primary, (target) => this.#ask(target, { op: 'offset', clientId, upload: token }))
-      return { offset: replyCount(fields, 'offset'), size: replyCount(fields, 'tamanho_arquivo') }
+      return { offset: replyCount(fields, 'offset'), size: replyCount(fields, 'tamanho_arquivo'), name: fields.nome_arquivo }
     } catch (err) {
       if (err instanceof DepositoError && err.code === 'NOT_FOUND') return undefined
       throw err

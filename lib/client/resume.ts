@@ -92,8 +92,9 @@ export async function depositWithRetry(client: DepositoClient, options: Resumabl
       let offset = 0
       if (token && mayHold) {
         const held = await client.uploadOffset(token)
-        // A partial for another size is not this file's: sent from 0 (the server truncates it).
-        offset = held && held.size === options.size && held.offset <= held.size ? held.offset : 0
+        // A partial for another size or name is not this deposit's: sent from 0 (the server truncates it).
+        const ours = held && held.size === options.size && held.offset <= held.size && (held.name === undefined || held.name === options.name)
+        offset = ours ? held.offset : 0
       }
       if (previous) options.onResume?.({ lostAt: shown, from: offset, attempt: n, of: policy.retries + 1, error: previous })
       let consumed = 0

@@ -181,3 +181,21 @@ t.test('backoff, cut detection and the retry loop', async (t) => {
   // Real time, once, for the default sleep: a zero-length band.
   t.equal(await withRetries({ retries: 1, random: () => 0 }, async (k) => (k === 1 ? Promise.reject(new DepositoError('TIMEOUT', 't')) : k)), 2)
 })
+
+t.test('a partial the server holds for another name or size is not resumed: sent from 0', async (t) => {
+  const bytes = randomBytes(200 * 1024)
+  const { node, client, sleep } = await setup(t, [])
+  const { tokens } = memoryTokens()
+  const file = fileOf(bytes)
+  // A token saved by an earlier run, whose partial on the server records another name.
+  const key = { cluster: '1a1a1a1a-1111-4111-8111-111111111111', clientId: ID, name: 'f', path: file.path, size: bytes.length, mtimeMs: file.mtimeMs }
+  const token = '5e5e5e5e-5555-4555-8555-555555555555'
+  await (tokens as { save: (k: object, v: string) => Promise<void> }).save(key, token)
+  node.partials.set(token, bytes.subarray(0, 1000))
+  node.records.set(token, { size: bytes.length, name: 'other' })
+  const done = await depositWithRetry(client, { name: 'f', size: bytes.length, file, tokens, policy: { retries: 0, sleep } })
+  t.equal(done.sha256, sha256(bytes))
+  const deposit = node.headers.find((h) => h.startsWith('op:deposit|'))!
+  t.match(deposit, `upload:${token}`, 'the saved token was used')
+  t.notMatch(deposit, /offset:/, 'but from 0')
+})
