@@ -1,16 +1,17 @@
 import { createReadStream } from 'node:fs'
-import { rmSync } from 'node:fs'
-import { open, rename, rm, stat } from 'node:fs/promises'
-import { basename, dirname, join } from 'node:path'
-import { createHash, randomBytes } from 'node:crypto'
+import { stat } from 'node:fs/promises'
+import { basename, join, resolve } from 'node:path'
+import { createHash } from 'node:crypto'
 import { pipeline } from 'node:stream/promises'
-import type { Readable, Writable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import { DepositoError, ERROR_CODES, localIoError } from '../protocol/errors.js'
 import type { FileInfo } from '../protocol/replies.js'
 import type { DepositoClient, DepositResult, ServedBy } from '../client/client.js'
 import { formatBytes, formatDate, formatTable, mirrorNote, printableName } from './format.js'
 import { createProgress } from './progress.js'
-import { onInterrupt } from './interrupt.js'
+import { DEFAULT_RETRIES, depositWithRetry, type ResumableDeposit, type ResumeNote, type RetryPolicy } from '../client/resume.js'
+import type { UploadTokens } from '../client/upload-tokens.js'
+import { retrieveToFile, retrieveToStream } from './retrieve-file.js'
 
 /**
  * What each `bin/client` command does once its arguments are parsed. Results go to stdout (a line for people, or
@@ -36,8 +37,8 @@ function result(out: Output, doc: unknown, human: string): void {
   else if (!out.quiet && human) out.stdout.write(human)
 }
 
-/** A regular file can be read again from the start (to follow a NOT_PRIMARY refusal); a pipe cannot. */
-async function openInput(path: string, stdin: Readable): Promise<{ source: Readable; size?: number; reopen?: () => Readable }> {
+/** A regular file can be read again from the start (to follow a NOT_PRIMARY refusal, or to resume); a pipe cannot. */
+async function openInput(path: string, stdin: Readable): Promise<{ source: Readable; size?: number; file?: ResumableDeposit['file'] }> {
   if (path === '-') return { source: stdin }
   let info
   try {
@@ -46,19 +47,36 @@ async function openInput(path: string, stdin: Readable): Promise<{ source: Reada
     throw localIoError(err, `cannot read ${path}`)
   }
   if (!info.isFile()) throw new DepositoError('IO_ERROR', `${path} is not a regular file`)
-  return { source: createReadStream(path), size: info.size, reopen: () => createReadStream(path) }
+  const open = () => createReadStream(path)
+  return { source: open(), size: info.size, file: { path: resolve(path), mtimeMs: info.mtimeMs, open } }
+}
+
+/** How a command retries a cut transfer: `--retries`, `--no-resume`, and (for tests) the clock. */
+export interface RetryFlags {
+  retries?: number
+  resume?: boolean
+  tokens?: UploadTokens
+  sleep?: (ms: number) => Promise<void>
+}
+
+function retryPolicy(flags: RetryFlags): RetryPolicy {
+  return { retries: flags.retries ?? DEFAULT_RETRIES, ...(flags.sleep ? { sleep: flags.sleep } : {}) }
+}
+
+function resumedLine(note: Omit<ResumeNote, 'error'>): string {
+  return `deposito: connection lost at ${formatBytes(note.lostAt)}; resuming from ${formatBytes(note.from)} (try ${note.attempt} of ${note.of})\n`
 }
 
 export async function depositCommand(
   client: DepositoClient,
   out: Output,
   file: string,
-  options: { name?: string; replicas?: number },
+  options: { name?: string; replicas?: number } & RetryFlags,
   stdin: Readable = process.stdin,
 ): Promise<DepositResult> {
   const name = options.name ?? (file === '-' ? undefined : basename(file))
   if (!name) throw new DepositoError('USAGE', 'reading from stdin needs --name NAME')
-  const { source, size, reopen } = await openInput(file, stdin)
+  const { source, size, file: regular } = await openInput(file, stdin)
   const same = size === undefined ? undefined : await alreadyStored(client, name, file, size)
   if (same) {
     // The seed: depositing an identical file changes its replica count. No byte of it is sent again.
@@ -70,7 +88,19 @@ export async function depositCommand(
   const progress = createProgress(out.progress, 'deposit', out.stderr)
   progress.start(size)
   try {
-    const done = await client.deposit(source, { name, size, reopen, replicas: options.replicas, onBytes: (n) => progress.update(n) })
+    // A regular file is re-opened by each try; the first stream only served the alreadyStored check's stat.
+    if (regular) source.destroy()
+    const done = await depositWithRetry(client, {
+      name,
+      size,
+      replicas: options.replicas,
+      ...(regular ? { file: regular } : { source }),
+      ...(options.resume !== false && options.tokens ? { tokens: options.tokens } : {}),
+      policy: retryPolicy(options),
+      onBytes: (n) => progress.update(n),
+      onResume: (note) => out.stderr.write(resumedLine(note)),
+      notify: (line) => out.stderr.write(`deposito: ${line}\n`),
+    })
     progress.stop()
     report(out, done, `deposited ${printableName(done.name)} (${formatBytes(done.size)}, sha256 ${done.sha256.slice(0, 16)}…, ${copiesText(done)})\n`)
     return done
@@ -117,7 +147,7 @@ export function defaultOutputPath(name: string): string {
   return last
 }
 
-export async function retrieveCommand(client: DepositoClient, out: Output, name: string, options: { output?: string }): Promise<FileInfo> {
+export async function retrieveCommand(client: DepositoClient, out: Output, name: string, options: { output?: string } & RetryFlags): Promise<FileInfo> {
   const target = options.output ?? defaultOutputPath(name)
   const progress = createProgress(out.progress, 'retrieve', out.stderr)
   let started = false
@@ -126,9 +156,19 @@ export async function retrieveCommand(client: DepositoClient, out: Output, name:
     started = true
     progress.update(bytes)
   }
+  const policy = retryPolicy(options)
+  let lostAt = 0
+  const track = (bytes: number, info: FileInfo) => {
+    lostAt = bytes
+    onBytes(bytes, info)
+  }
+  let tries = 1
+  const onResume = (from: number) => {
+    out.stderr.write(resumedLine({ lostAt, from, attempt: ++tries, of: policy.retries + 1 }))
+  }
   try {
     if (target === '-') {
-      const info = await client.retrieve(name, out.stdout, onBytes)
+      const info = await retrieveToStream(client, name, out.stdout, track, policy, onResume)
       servedBy(client, out)
       return info
     }
@@ -137,41 +177,16 @@ export async function retrieveCommand(client: DepositoClient, out: Output, name:
     // good bytes. (Not for -o -, whose bytes are already out.)
     for (let attempt = 1; ; attempt++) {
       try {
-        const info = await retrieveToFile(client, name, path, onBytes)
+        const info = await retrieveToFile(client, name, path, track, policy, onResume)
         progress.stop()
         result(out, { ...info, path, servedBy: servedBy(client, out) }, `retrieved ${printableName(info.name)} → ${path} (${formatBytes(info.size)}, sha256 verified)\n`)
         return info
       } catch (err) {
-        const code = (err as DepositoError).code
-        if (attempt >= 2 || (code !== 'HASH_MISMATCH' && code !== 'CONNECTION_LOST')) throw err
+        if (attempt >= 2 || (err as DepositoError).code !== 'HASH_MISMATCH') throw err
       }
     }
   } finally {
     progress.stop()
-  }
-}
-
-/** Into a temp file beside the target, renamed only after the hash checked: a failed retrieval never leaves a
- * corrupt file, nor destroys the one that was there. */
-async function retrieveToFile(client: DepositoClient, name: string, path: string, onBytes: (bytes: number, info: FileInfo) => void): Promise<FileInfo> {
-  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.partial`)
-  // Opened before asking the server, so an unwritable target fails first and cleanly.
-  const sink: Writable = await open(temp, 'wx').then(
-    (handle) => handle.createWriteStream(),
-    (err: unknown) => {
-      throw localIoError(err, `cannot write ${path}`)
-    },
-  )
-  // Ctrl-C skips the finally below; the temp file must go all the same.
-  const forget = onInterrupt(() => rmSync(temp, { force: true }))
-  try {
-    const info = await client.retrieve(name, sink, onBytes)
-    await rename(temp, path)
-    return info
-  } finally {
-    sink.destroy()
-    await rm(temp, { force: true })
-    forget()
   }
 }
 

@@ -5,6 +5,7 @@ import { IdentityFile, defaultHome } from '../client/identity.js'
 import { KnownServers, pinningTransport } from '../client/known-servers.js'
 import { parseFingerprint } from '../net/fingerprint.js'
 import type { Transport } from '../net/tls.js'
+import { UploadTokens } from '../client/upload-tokens.js'
 import { DepositoError, ERROR_CODES } from '../protocol/errors.js'
 import { parseClientId } from '../protocol/values.js'
 import { depositCommand, deleteCommand, idCommand, listCommand, replicasCommand, retrieveCommand, statusCommand, type Output } from './client-commands.js'
@@ -87,7 +88,8 @@ TLS: connections to any address but loopback use TLS. The first time a node is r
 in DEPOSITO_HOME/known_servers.json; a node that later presents another one is refused (UNTRUSTED).
 
 Environment: DEPOSITO_SERVER, DEPOSITO_RESPONSE_TIMEOUT, DEPOSITO_TLS, DEPOSITO_ID (safer than --id, which other
-users can see in ps), DEPOSITO_HOME (where issued ids and pins are saved; default ~/.config/deposito).
+users can see in ps), DEPOSITO_HOME (where issued ids, pins and the tokens of unfinished deposits are saved;
+default ~/.config/deposito).
 ${exitCodeTable()}`,
     )
 
@@ -97,15 +99,22 @@ ${exitCodeTable()}`,
     .argument('<file>', 'path of the file, or - to read standard input')
     .option('-n, --name <name>', 'name to store it under (default: the file name; required for -)')
     .option('-r, --replicas <n>', 'copies to keep on mirrors besides the server (default: the server\'s)', count)
+    .option('--retries <n>', 'retries after a dropped or timed-out connection, each resuming where the bytes stopped (default 5)', count)
+    .option('--no-resume', 'send no upload token: a retry (or a re-run) starts over from byte 0')
+    .addHelpText('after', `
+A deposit of a regular file is resumable: cut by the network, it is retried with backoff (0.5 s doubling to 10 s),
+asking the server how many bytes it holds and sending only the rest (stderr says from where); running the same
+command again later resumes too, while the file keeps its size and mtime. A deposit from a pipe cannot resume.
+`)
     .addHelpText('after', examples(
       'deposito-client deposit report.pdf',
       'deposito-client deposit disk.img --replicas 2',
       'tar c photos | deposito-client deposit - --name photos.tar',
       'deposito-client --json deposit report.pdf',
     ))
-    .action(async (file: string, opts: { name?: string; replicas?: number }, cmd: Command) => {
+    .action(async (file: string, opts: { name?: string; replicas?: number; retries?: number; resume: boolean }, cmd: Command) => {
       const { client, out } = await setup(cmd, env)
-      await depositCommand(client, out, file, opts)
+      await depositCommand(client, out, file, { ...opts, tokens: new UploadTokens(defaultHome(env)) })
     })
 
   program
@@ -113,13 +122,19 @@ ${exitCodeTable()}`,
     .description('fetch a stored file and check its hash')
     .argument('<name>', 'name the file was stored under')
     .option('-o, --output <path>', 'where to write it: a path, a directory, or - for stdout (default: ./NAME)')
+    .option('--retries <n>', 'retries after a dropped or timed-out connection, each resuming where the bytes stopped (default 5)', count)
+    .addHelpText('after', `
+A file is written to FILE.partial beside the target, fsynced and renamed only once the whole file's sha256 checked.
+A cut retrieval keeps FILE.partial: the retries, or a later run, continue from its length. With -o - a retry asks
+for the bytes after those already written.
+`)
     .addHelpText('after', examples(
       'deposito-client retrieve report.pdf',
       'deposito-client retrieve report.pdf -o ~/Downloads/',
       'deposito-client retrieve photos.tar -o - | tar x',
       'deposito-client --server primary:7420,mirror:7421 retrieve report.pdf',
     ))
-    .action(async (name: string, opts: { output?: string }, cmd: Command) => {
+    .action(async (name: string, opts: { output?: string; retries?: number }, cmd: Command) => {
       const { client, out } = await setup(cmd, env)
       await retrieveCommand(client, out, name, opts)
     })

@@ -10,7 +10,7 @@ import { exchange, openConnection, type ConnectOptions } from '../net/connection
 import { defaultHome, savedKey, type IdentityFile } from './identity.js'
 import { KnownServers, pinningTransport } from './known-servers.js'
 import { Router, type FirstAnswer, type NodeAnswer, type Role } from './router.js'
-import { download, readLines, replyCount, upload } from './transfer.js'
+import { download, readLines, replyCount, upload, type DownloadResume } from './transfer.js'
 
 /**
  * The client library behind `bin/client`: one method per verb, each one connection after the probe that picks
@@ -39,6 +39,9 @@ export interface DepositOptions {
    * the primary; without it (a pipe, whose bytes are gone) the refusal is the answer.
    */
   reopen?: () => Readable
+  /** A resumable deposit's token, and where its body starts (the source still starts at byte 0). */
+  upload?: string
+  offset?: number
 }
 
 export interface DepositResult extends FileInfo {
@@ -185,16 +188,37 @@ export class DepositoClient {
   }
 
   async #upload(target: ServerAddress, clientId: string, source: Readable, options: DepositOptions): Promise<DepositResult> {
-    const request = { op: 'deposit', clientId, name: options.name, replicas: options.replicas, size: options.size ?? null, hash: null } as const
+    const { upload: token, offset } = options
+    const resumable = token === undefined ? {} : { upload: token, ...(offset ? { offset } : {}) }
+    const request = { op: 'deposit', clientId, name: options.name, replicas: options.replicas, size: options.size ?? null, hash: null, ...resumable } as const
     const socket = await openConnection(target, this.#options)
     return depositResult(await upload(socket, request, source, { ...options, commitTimeoutMs: this.#options.commitTimeoutMs }))
   }
 
+  /** Where the uploads of this client to this cluster are kept apart from others': the cluster (or address) and id. */
+  async writeScope(): Promise<{ cluster: string; clientId: string }> {
+    const first = await this.#router.first()
+    return { cluster: first.answer.cluster ?? this.server, clientId: await this.#idFor(first) }
+  }
+
+  /** How many bytes of upload `token` the primary holds; undefined if it holds none (NOT_FOUND: start from 0). */
+  async uploadOffset(token: string): Promise<{ offset: number; size: number; name?: string } | undefined> {
+    const { clientId, primary } = await this.#write()
+    try {
+      const fields = await this.#followOnce(primary, (target) => this.#ask(target, { op: 'offset', clientId, upload: token }))
+      return { offset: replyCount(fields, 'offset'), size: replyCount(fields, 'tamanho_arquivo'), name: fields.nome_arquivo }
+    } catch (err) {
+      if (err instanceof DepositoError && err.code === 'NOT_FOUND') return undefined
+      throw err
+    }
+  }
+
   /** Streams a file into `sink`; rejects with HASH_MISMATCH if the bytes are not the ones deposited. */
-  async retrieve(name: string, sink: Writable, onBytes?: (bytes: number, info: FileInfo) => void): Promise<FileInfo> {
+  async retrieve(name: string, sink: Writable, onBytes?: (bytes: number, info: FileInfo) => void, resume?: DownloadResume): Promise<FileInfo> {
     const { clientId, target } = await this.#read()
-    const reply = await exchange(target, { op: 'retrieve', clientId, name }, this.#options)
-    return download(reply, sink, onBytes)
+    const offset = resume?.offset ? { offset: resume.offset } : {}
+    const reply = await exchange(target, { op: 'retrieve', clientId, name, ...offset }, this.#options)
+    return download(reply, sink, onBytes, resume)
   }
 
   async list(): Promise<FileInfo[]> {

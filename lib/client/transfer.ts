@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net'
-import { Writable, type Readable } from 'node:stream'
+import type { Hash } from 'node:crypto'
+import { Transform, Writable, type Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import split2 from 'split2'
 import { DepositoError, localIoError, toDepositoError } from '../protocol/errors.js'
@@ -24,6 +25,8 @@ export interface UploadOptions {
   onBytes?: (bytes: number) => void
   /** How long to wait for the reply once the body is sent (default 10 minutes). */
   commitTimeoutMs?: number
+  /** A resumed deposit: the source still starts at byte 0 (the trailer hashes the whole file), the wire at this. */
+  offset?: number
 }
 
 /** Sends a deposit on a connected socket; resolves with the reply's fields. */
@@ -40,7 +43,7 @@ export async function upload(socket: Socket, request: DepositRequest, source: Re
   socket.write(encodeRequest(request))
   const firstFailure = whoFailedFirst({ source, hasher, encoder, socket })
   try {
-    await pipeline(source, hasher, encoder, socket, { signal: refused.signal })
+    await pipeline(source, hasher, skipFirst(options.offset ?? 0), encoder, socket, { signal: refused.signal })
   } catch (err) {
     socket.destroy()
     const answer = await reply.then(
@@ -62,24 +65,55 @@ export async function upload(socket: Socket, request: DepositRequest, source: Re
   return fields
 }
 
+/** Drops the first `count` bytes: a resumed deposit's prefix, hashed here but already on the server. */
+export function skipFirst(count: number): Transform {
+  let left = count
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      if (left === 0) return cb(null, chunk)
+      const skip = Math.min(left, chunk.length)
+      left -= skip
+      cb(null, skip === chunk.length ? undefined : chunk.subarray(skip))
+    },
+  })
+}
+
+/**
+ * A retrieval continuing from `offset` bytes the caller already holds, whose sha256 state is `hash`. If the server
+ * ignores the offset (older than resumable transfers: its reply names no offset) it sends from byte 0, and
+ * `fromZero` says how many of those bytes to drop (0 once a file has been truncated to start over).
+ */
+export interface DownloadResume {
+  offset: number
+  hash: Hash
+  fromZero: () => Promise<number>
+  fresh: () => Hash
+}
+
 /** Streams a retrieve's body into `sink`; rejects with HASH_MISMATCH if the bytes are not the ones deposited. */
 export async function download(
   { fields, body, socket }: Reply & { socket: Socket },
   sink: Writable,
   onBytes?: (bytes: number, info: FileInfo) => void,
+  resume?: DownloadResume,
 ): Promise<FileInfo> {
   try {
     const info = decodeFileInfo(fields)
-    const decoder = new BodyDecoder({ size: info.size, trailer: false })
-    const verifier = hashVerifier({ expected: () => info.sha256, onBytes: onBytes && ((n) => onBytes(n, info)) })
+    const served = fields.offset === undefined ? 0 : replyCount(fields, 'offset')
+    const asked = resume?.offset ?? 0
+    if (served !== 0 && served !== asked) throw new DepositoError('PROTOCOL_ERROR', `asked for bytes from ${asked}, the server sent from ${served}`)
+    const skip = asked > 0 && served === 0 ? await resume!.fromZero() : 0
+    const hash = served > 0 ? resume!.hash : asked > 0 ? resume!.fresh() : undefined
+    const decoder = new BodyDecoder({ size: info.size - served, trailer: false })
+    const verifier = hashVerifier({ expected: () => info.sha256, hash, start: served, onBytes: onBytes && ((n) => onBytes(n, info)) })
     // A failing output (a full local disk, a closed pipe downstream) is a local problem, not a network one.
     const firstFailure = whoFailedFirst({ body, decoder, verifier, sink })
-    await pipeline(body, decoder, verifier, sink).catch((err: unknown) => {
+    await pipeline(body, decoder, verifier, skipFirst(skip), sink).catch((err: unknown) => {
       if (firstFailure() === 'sink') throw localIoError(err, 'could not write the output')
       const e = toDepositoError(err, 'IO_ERROR')
       if (e.code !== 'BAD_BODY') throw e
       // Fewer bytes than announced: the connection was cut. More: the server broke the protocol.
-      const short = decoder.result.size < info.size
+      const short = decoder.result.size < info.size - served
       throw new DepositoError(short ? 'CONNECTION_LOST' : 'PROTOCOL_ERROR', `the server ${short ? 'stopped sending' : 'sent too much'}: ${e.message}`)
     })
     return info

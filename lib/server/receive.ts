@@ -62,7 +62,7 @@ export async function receiveFile<T>(
     const checkTrailer = seal && ((line: string) => seal.check(line, 'replicate trailer'))
     const size = request.size === null ? null : request.size - offset
     const decoder = new BodyDecoder({ size, offset, trailer: request.hash === null, maxTrailerBytes: exchange.limits.maxHeaderBytes, checkTrailer })
-    const verifier = hashVerifier({ expected: () => request.hash ?? decoder.result.hash, seed: from?.seed })
+    const verifier = hashVerifier({ expected: () => request.hash ?? decoder.result.hash, hash: from?.seed })
     const trailer: Trailer = () => ({ size: decoder.result.size, hash: verifier.digest! })
     const targets = [{ name: 'local', stream: upload.stream, required: true }, ...extraTargets(trailer)]
     const fanOut = new FanOut(targets, { stallTimeoutMs: ctx.cluster?.replicaStallMs ?? 30_000 })

@@ -23,15 +23,16 @@ export interface HashVerifierOptions {
   /** Called with the running byte count after each chunk (progress displays). */
   onBytes?: (bytes: number) => void
   /**
-   * A sha256 already fed with the bytes that precede these (a resumed deposit's prefix, see hashPrefix): the
-   * digest covers the whole file. `bytes` still counts only what flows through this stream.
+   * A sha256 already fed with the bytes that precede these (a resumed deposit's prefix, see hashPrefix; a resumed
+   * retrieval's partial): the digest covers the whole file. `start` is how many bytes it has seen, so `bytes`
+   * counts from there.
    */
-  seed?: Hash
+  hash?: Hash
+  start?: number
 }
 
-export function hashVerifier({ expected, onBytes, seed }: HashVerifierOptions = {}): HashingStream {
-  const hash = seed ?? createHash('sha256')
-  const state = { bytes: 0, digest: undefined as string | undefined }
+export function hashVerifier({ expected, onBytes, hash = createHash('sha256'), start = 0 }: HashVerifierOptions = {}): HashingStream {
+  const state = { bytes: start, digest: undefined as string | undefined }
   const stream = transform(
     function hashChunk(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void) {
       hash.update(chunk)

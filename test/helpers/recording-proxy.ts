@@ -1,6 +1,6 @@
-import { once } from 'node:events'
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
+import { connect, createServer, type Socket } from 'node:net'
 import type { Test } from 'tap'
+import { onLoopback } from './fake-server.js'
 
 /**
  * A TCP proxy on 127.0.0.1:0 that records both directions of every connection it carries: the attacker on the
@@ -56,13 +56,7 @@ export async function recordingProxy(t: Test): Promise<RecordingProxy> {
     proxy.exchanges.push(record)
     record.closed = carry(from, target, record, proxy, sockets)
   })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(() => {
-    for (const s of sockets) s.destroy()
-    server.close()
-  })
-  proxy.port = (server.address() as AddressInfo).port
+  proxy.port = await onLoopback(t, server, sockets)
   proxy.address = `127.0.0.1:${proxy.port}`
   return proxy
 }

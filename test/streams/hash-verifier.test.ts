@@ -156,10 +156,10 @@ t.test('property: any chunking gives the same digest, byte count and totals', as
 
 t.test('seeded with a prefix, the digest covers prefix and stream; bytes counts the stream only', async (t) => {
   const prefix = Readable.from([Buffer.from('hel'), Buffer.from('lo ')])
-  const v = hashVerifier({ expected: () => sha256(ALL), seed: await hashPrefix(prefix) })
+  const v = hashVerifier({ expected: () => sha256(ALL), hash: await hashPrefix(prefix) })
   const rest = ALL.subarray(6)
   t.ok((await run([rest], v)).equals(rest), 'only the rest flows')
   t.same([v.digest, v.bytes], [sha256(ALL), rest.length])
-  const wrong = hashVerifier({ expected: () => sha256(ALL), seed: await hashPrefix([Buffer.from('HELLO ')]) })
+  const wrong = hashVerifier({ expected: () => sha256(ALL), hash: await hashPrefix([Buffer.from('HELLO ')]) })
   await t.rejects(run([rest], wrong), { code: 'HASH_MISMATCH' }, 'a different prefix is a mismatch')
 })
