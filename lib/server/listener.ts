@@ -131,11 +131,7 @@ export class Listener {
     const { socket } = pending
     this.#settle(pending)
     if (what) this.#options.log.warn({ peer: remote(socket), code: err.code }, what)
-    // Read and discard what the client sends meanwhile: closing with unread bytes resets the connection, and the
-    // reset could overtake the refusal line.
-    socket.end(encodeError(err))
-    socket.resume()
-    setTimeout(() => socket.destroy(), this.#options.lingerMs).unref()
+    refuseConnection(socket, err, this.#options.lingerMs)
   }
 
   #settle(pending: Pending): void {
@@ -147,6 +143,18 @@ export class Listener {
     this.#settle(pending)
     pending.socket.destroy()
   }
+}
+
+/**
+ * Answers a connection no request will be served on with one error line, then closes it after `lingerMs`. What the
+ * client sends meanwhile is read and discarded: closing with unread bytes resets the connection, and the reset
+ * could overtake the refusal line.
+ */
+export function refuseConnection(socket: Socket, err: DepositoError, lingerMs: number): void {
+  socket.on('error', () => {})
+  socket.end(encodeError(err))
+  socket.resume()
+  setTimeout(() => socket.destroy(), lingerMs).unref()
 }
 
 function remote(socket: Socket): string {

@@ -3,7 +3,6 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import type { Logger } from 'pino'
 import { DepositoError } from '../protocol/errors.js'
 import { DEFAULT_PORT } from '../protocol/values.js'
-import { encodeError } from '../protocol/replies.js'
 import { BlobStore } from '../store/blob-store.js'
 import { PartialUploads } from '../store/partial-uploads.js'
 import { Admission, type AdmissionLimits } from './admission.js'
@@ -20,7 +19,7 @@ import { PeerClient } from '../cluster/peer-client.js'
 import { Scrubber } from '../cluster/scrub.js'
 import { Tombstones } from '../cluster/tombstones.js'
 import { handleRequest } from './handlers.js'
-import { isPskPeer, Listener } from './listener.js'
+import { isPskPeer, Listener, refuseConnection } from './listener.js'
 import { openNodeCertificate, type NodeCertificate } from './node-cert.js'
 import { isLoopback, peerTransport } from '../net/tls.js'
 import { createLogger } from './logger.js'
@@ -207,10 +206,7 @@ export class DepositoServer {
     const refusal = this.#closing ? new DepositoError('SHUTTING_DOWN', 'the server is stopping') : peer ? undefined : this.#admission.makeRoom()
     if (refusal) {
       log.warn({ code: refusal.code }, refusal.message)
-      socket.on('error', () => {})
-      socket.end(encodeError(refusal))
-      socket.resume()
-      setTimeout(() => socket.destroy(), this.#options.lingerMs).unref()
+      refuseConnection(socket, refusal, this.#options.lingerMs)
       return
     }
     const exchange = new Exchange(socket, log, this.#options, this.#admission)
